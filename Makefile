@@ -1,0 +1,27 @@
+# Parley: `make run` starts the server on ./data, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BIND ?= 127.0.0.1:8080
+DATA ?= ./data
+
+.PHONY: run test install bench clean
+
+$(BIN)/parley: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip setuptools wheel
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(BIN)/parley
+
+install: $(BIN)/parley
+
+run: install
+	@echo "Create a user first (once):  $(BIN)/parley user add alice --password 'choose-one' --admin --data-dir $(DATA)"
+	@echo "Then use it with Basic auth, e.g.: curl -u alice:choose-one -H 'OCS-APIRequest: true' -H 'Accept: application/json' http://$(BIND)/ocs/v2.php/apps/spreed/api/v1/room"
+	$(BIN)/parley serve --bind $(BIND) --data-dir $(DATA)
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

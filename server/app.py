@@ -1,0 +1,97 @@
+"""create_app(config): the whole Parley application wired in one readable function."""
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Callable
+
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
+
+from signaling.hub import Hub
+from storage import accounts as accounts_db
+from storage.db import Database
+
+from . import ocs
+from .auth import CsrfFailed
+from .config import Config
+from .domain import housekeeping
+from .domain.context import Ctx
+from .domain.errors import ParleyError
+from .routes import register_endpoints
+
+log = logging.getLogger("parley")
+
+
+class TokenConverter(BaseConverter):
+    """Room tokens as Talk routes them: 4-30 lower-case letters and digits. Anything else is an
+    unknown route (404), as in Talk."""
+    regex = "[a-z0-9]{4,30}"
+
+
+def _load_secret(db: Database) -> Callable:
+    def unit(conn) -> bytes:
+        accounts_db.put_secret(conn, "server", secrets.token_hex(32))
+        return bytes.fromhex(accounts_db.get_secret(conn, "server"))
+    return unit
+
+
+def create_app(config: Config, clock: Callable[[], float] | None = None, *,
+               housekeeping_timer: bool = True) -> QuartTrio:
+    app = QuartTrio("parley")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.converters["token"] = TokenConverter
+    app.url_map.strict_slashes = False
+    register_endpoints(app)
+
+    @app.before_serving
+    async def start() -> None:
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        db = Database(config.db_path)
+        secret = await db.run(_load_secret(db))
+        ctx = Ctx(db=db, hub=Hub(), config=config, passwords=config.password_service(),
+                  secret=secret)
+        if clock is not None:
+            ctx.clock = clock
+        app.parley_ctx = ctx  # type: ignore[attr-defined]
+        await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
+        if housekeeping_timer:
+            app.nursery.start_soon(housekeeping.run_forever, ctx)
+
+    @app.after_serving
+    async def stop() -> None:
+        ctx: Ctx = app.parley_ctx  # type: ignore[attr-defined]
+        await housekeeping.run_once(ctx, ctx.now())   # store the pings gathered in memory
+        ctx.db.close()
+
+    @app.errorhandler(ParleyError)
+    async def parley_error(exc: ParleyError) -> Response:
+        return ocs.render_error(exc)
+
+    @app.errorhandler(CsrfFailed)
+    async def csrf_failed(exc: CsrfFailed) -> Response:
+        return ocs.csrf_failed()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if status == 405:
+            return Response(b"", status=405, headers={"Allow": ", ".join(getattr(exc, "valid_methods", None) or [])})
+        if not ocs.is_ocs_path(request.path):
+            return Response(exc.description or "", status=status, content_type="text/plain; charset=utf-8")
+        if status == 404:
+            return ocs.unknown_route()
+        if status == 413:
+            return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes")
+        return ocs.render(None, status, message=exc.description)
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return ocs.server_error()
+
+    return app

@@ -1,0 +1,127 @@
+"""The `parley` command: serve, and manage users and groups on the data directory."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from typing import Any, Awaitable, Callable
+
+import trio
+
+from . import config as config_mod
+from .domain import accounts
+from .domain.context import Ctx
+from .domain.errors import ParleyError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where the SQLite database lives (default ./data)")
+    p.add_argument("--config", help="TOML configuration file (see config.example.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parley", description="Parley: Talk API v1 chat and signaling server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API, signaling and web client on one port")
+    serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:8080)")
+    _common(serve)
+
+    user = sub.add_parser("user", help="manage user accounts").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="create a user")
+    add.add_argument("user_id")
+    add.add_argument("--password", required=True)
+    add.add_argument("--display-name")
+    add.add_argument("--admin", action="store_true")
+    _common(add)
+    _common(user.add_parser("list", help="list users"))
+    passwd = user.add_parser("passwd", help="set a user's password (asks for it unless --password)")
+    passwd.add_argument("user_id")
+    passwd.add_argument("--password")
+    _common(passwd)
+    delete = user.add_parser("delete", help="delete a user and the rooms only they kept alive")
+    delete.add_argument("user_id")
+    _common(delete)
+
+    group = sub.add_parser("group", help="manage groups").add_subparsers(dest="action", required=True)
+    gadd = group.add_parser("add", help="create a group")
+    gadd.add_argument("group_id")
+    _common(gadd)
+    adduser = group.add_parser("adduser", help="add a user to a group")
+    adduser.add_argument("group_id")
+    adduser.add_argument("user_id")
+    _common(adduser)
+    return parser
+
+
+def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]) -> Any:
+    from pathlib import Path
+
+    from signaling.hub import Hub
+    from storage.db import Database
+
+    async def main() -> Any:
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        db = Database(config.db_path)
+        try:
+            ctx = Ctx(db=db, hub=Hub(), config=config, passwords=config.password_service(), secret=b"")
+            return await action(ctx)
+        finally:
+            db.close()
+    return trio.run(main)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password is not None:
+        return args.password
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat: ") != first:
+            raise ParleyError("the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None))
+        if args.command == "serve":
+            from .runner import run
+            run(config)
+            return 0
+        if args.command == "user":
+            if args.action == "add":
+                user = _with_ctx(config, lambda ctx: accounts.add_user(
+                    ctx, args.user_id, args.password, args.display_name, args.admin))
+                print(f"created user {user.id}" + (" (admin)" if user.is_admin else ""))
+            elif args.action == "list":
+                for user in _with_ctx(config, lambda ctx: accounts.list_users(ctx)):
+                    print(f"{user.id}\t{user.display_name}" + ("\tadmin" if user.is_admin else ""))
+            elif args.action == "passwd":
+                password = _read_password(args)
+                _with_ctx(config, lambda ctx: accounts.set_password(ctx, args.user_id, password))
+                print(f"password of {args.user_id} changed")
+            elif args.action == "delete":
+                _with_ctx(config, lambda ctx: accounts.delete_user(ctx, args.user_id))
+                print(f"deleted user {args.user_id}")
+        elif args.command == "group":
+            if args.action == "add":
+                _with_ctx(config, lambda ctx: accounts.add_group(ctx, args.group_id))
+                print(f"created group {args.group_id}")
+            elif args.action == "adduser":
+                _with_ctx(config, lambda ctx: accounts.set_membership(ctx, args.group_id, args.user_id, True))
+                print(f"added {args.user_id} to {args.group_id}")
+        return 0
+    except ParleyError as exc:
+        print(f"parley: error: {exc.message}", file=sys.stderr)
+        return 1
+    except config_mod.ConfigError as exc:
+        print(f"parley: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

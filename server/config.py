@@ -1,0 +1,138 @@
+"""Configuration: TOML file, then PARLEY_* environment variables, then command-line flags, into
+one frozen `Config`. Every key is documented in config.example.toml."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class TurnServer:
+    server: str
+    secret: str
+    protocols: tuple[str, ...] = ("udp", "tcp")
+
+
+@dataclass(frozen=True)
+class Config:
+    bind: str = "127.0.0.1:8080"
+    data_dir: str = "./data"
+    log_level: str = "info"
+    # Largest request body accepted, in bytes (413 beyond).
+    max_body_bytes: int = 1_048_576
+    # Seconds a session counts as active after its last ping (Talk: 30).
+    active_window: int = 30
+    # Seconds without ping after which guests are removed and users leave the room (Talk: 100).
+    session_timeout: int = 100
+    # How often the housekeeping timer runs (expiry, ping flush), in seconds.
+    housekeeping_interval: float = 5.0
+    # Successful Basic-auth verifications are cached this long, in seconds.
+    auth_cache_seconds: int = 60
+    # argon2id cost for account and room passwords (defaults: the argon2 library's).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    # [signaling]
+    stun_servers: tuple[str, ...] = ("stun.nextcloud.com:443",)
+    turn_servers: tuple[TurnServer, ...] = ()
+    websocket: bool = True
+    public_url: str = ""
+
+    def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
+        from .domain.passwords import PasswordService, make_hasher
+        return PasswordService(self.auth_cache_seconds,
+                               hasher=make_hasher(self.argon2_time_cost, self.argon2_memory_kib))
+
+    @property
+    def host(self) -> str:
+        return self.bind.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rsplit(":", 1)[1])
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "parley.sqlite3"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+_ENV_PREFIX = "PARLEY_"
+_SCALARS = {f.name: f.type for f in fields(Config) if f.name not in ("stun_servers", "turn_servers")}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _SCALARS[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return str(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a valid {kind}") from None
+
+
+def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
+    changes: dict[str, Any] = {}
+    server = dict(raw.get("server", {}))
+    for key, value in server.items():
+        if key not in _SCALARS:
+            raise ConfigError(f"unknown key [server] {key}")
+        changes[key] = _coerce(key, value)
+    signaling = dict(raw.get("signaling", {}))
+    for key, value in signaling.items():
+        if key == "stun_servers":
+            changes["stun_servers"] = tuple(str(s) for s in value)
+        elif key == "turn_servers":
+            try:
+                changes["turn_servers"] = tuple(
+                    TurnServer(str(t["server"]), str(t["secret"]), tuple(t.get("protocols", ("udp", "tcp"))))
+                    for t in value)
+            except (KeyError, TypeError):
+                raise ConfigError("turn_servers entries need 'server' and 'secret'") from None
+        elif key in ("websocket", "public_url"):
+            changes[key] = _coerce(key, value)
+        else:
+            raise ConfigError(f"unknown key [signaling] {key}")
+    unknown = set(raw) - {"server", "signaling"}
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    return replace(base, **changes)
+
+
+def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
+         **flags: Any) -> Config:
+    """File < environment < flags. Flags with value None are ignored."""
+    env = os.environ if env is None else env
+    config = Config()
+    path = config_file or env.get(_ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        config = _from_mapping(config, raw)
+    env_changes = {name: _coerce(name, env[_ENV_PREFIX + name.upper()])
+                   for name in _SCALARS if _ENV_PREFIX + name.upper() in env}
+    config = replace(config, **env_changes)
+    flag_changes = {k: v for k, v in flags.items() if v is not None}
+    config = replace(config, **flag_changes)
+    if ":" not in config.bind or not config.bind.rsplit(":", 1)[1].isdigit():
+        raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
+    return config

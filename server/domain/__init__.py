@@ -1,0 +1,1 @@
+"""Domain actions: one async function per user action; rules in access.py; errors in errors.py."""

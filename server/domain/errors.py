@@ -1,0 +1,95 @@
+"""Every failure a client can tell apart, each with its HTTP status. Raised by domain code,
+rendered once by `server/ocs.py`. The message says what was wrong, in words a client developer can act on."""
+from __future__ import annotations
+
+
+class ParleyError(Exception):
+    """Base of all expected failures. `status` is what the OCS layer answers."""
+
+    status = 400
+    default_message = "bad request"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.status}, {self.message!r})"
+
+
+class BadParameter(ParleyError):
+    status = 400
+    default_message = "a parameter is missing or invalid"
+
+
+class NotLoggedIn(ParleyError):
+    """Raised when a login-required endpoint is called without valid credentials."""
+    status = 401
+    default_message = "Current user is not logged in"
+
+
+class Forbidden(ParleyError):
+    status = 403
+    default_message = "not allowed"
+
+
+class NotModerator(Forbidden):
+    default_message = "only owners and moderators may do this"
+
+
+class WrongPassword(Forbidden):
+    default_message = "wrong or missing room password"
+
+
+class NotFound(ParleyError):
+    status = 404
+    default_message = "not found"
+
+
+class RoomNotFound(NotFound):
+    """The same error for a room that does not exist and one the caller may not see (Talk answers
+    404 before 403, so guessing tokens reveals nothing)."""
+    default_message = "room not found"
+
+
+class ParticipantNotFound(NotFound):
+    default_message = "participant not found"
+
+
+class UserNotFound(NotFound):
+    default_message = "user not found"
+
+
+class GroupNotFound(NotFound):
+    default_message = "group not found"
+
+
+class SessionNotFound(NotFound):
+    default_message = "no session in this room; join the room first"
+
+
+class NotAllowedHere(ParleyError):
+    """An action the room's type does not allow (Talk answers 405, e.g. renaming a one-to-one room)."""
+    status = 405
+    default_message = "not allowed for this room type"
+
+
+class PreconditionFailed(ParleyError):
+    status = 412
+    default_message = "precondition failed"
+
+
+class AlreadyExists(ParleyError):
+    """Nextcloud's provisioning API answers 400 for an existing user or group; so does Parley."""
+    status = 400
+    default_message = "already exists"
+
+
+class TooLarge(ParleyError):
+    status = 413
+    default_message = "too large"
+
+
+class TooManyAttempts(ParleyError):
+    status = 429
+    default_message = "too many failed attempts; try again later"

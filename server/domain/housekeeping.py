@@ -1,0 +1,73 @@
+"""The presence timer: store pings, expire idle sessions, end abandoned calls.
+
+Runs every `housekeeping_interval` seconds and once at start-up (so a restart never resurrects a
+stale session). Takes `now` so tests can drive it with any clock.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import trio
+
+from signaling.events import ParticipantsChanged, RoomChanged
+from storage import rooms as rooms_db
+from storage.records import ParticipantType
+
+from .calls import end_call_if_empty
+from .context import Ctx
+
+log = logging.getLogger("parley.housekeeping")
+
+
+async def run_once(ctx: Ctx, now: int) -> int:
+    """One round; returns how many sessions were expired."""
+    pings = ctx.hub.presence.drain()
+    cutoff = now - ctx.config.session_timeout
+
+    def unit(conn: sqlite3.Connection):
+        if pings:
+            rooms_db.store_pings(conn, pings)
+        touched: dict[int, str] = {}
+        expired: list[str] = []
+        for p in rooms_db.stale_sessions(conn, cutoff):
+            if ctx.hub.presence.effective(p.session_id, p.last_ping) > cutoff:
+                continue  # pinged while this round was queued
+            if p.is_guest or p.type == ParticipantType.USER_SELF_JOINED:
+                rooms_db.delete_participant(conn, p.id)
+            else:
+                rooms_db.end_session(conn, p.id)
+            expired.append(p.session_id)  # type: ignore[arg-type]
+            room = rooms_db.room_by_id(conn, p.room_id)
+            if room is not None:
+                touched[room.id] = room.token
+        for p in rooms_db.stale_guests_without_session(conn):
+            rooms_db.delete_participant(conn, p.id)
+        ended = [room_id for room_id in touched if end_call_if_empty(conn, room_id)]
+        # Calls whose last in-call session vanished without an event (e.g. across a restart).
+        for room in rooms_db.rooms_with_call(conn):
+            if end_call_if_empty(conn, room.id):
+                touched[room.id] = room.token
+                ended.append(room.id)
+        if expired:
+            rooms_db.drop_dead_cookie_sessions(conn)
+        return touched, expired, ended
+    touched, expired, ended = await ctx.db.run(unit)
+    for session in expired:
+        ctx.hub.presence.forget(session)
+    for room_id, token in touched.items():
+        ctx.hub.publish(ParticipantsChanged(token, room_id))
+        if room_id in ended:
+            ctx.hub.publish(RoomChanged(token, room_id))
+    if expired:
+        log.info("expired %d idle session(s)", len(expired))
+    return len(expired)
+
+
+async def run_forever(ctx: Ctx) -> None:
+    while True:
+        try:
+            await run_once(ctx, ctx.now())
+        except Exception:  # a failed round must not stop presence for good
+            log.exception("housekeeping round failed")
+        await trio.sleep(ctx.config.housekeeping_interval)  # ok: periodic timer, not a wait for an event

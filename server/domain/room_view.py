@@ -1,0 +1,97 @@
+"""The room object of talk-api-v1.md §4.3, built inside a unit of work (one query per table)."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from signaling.presence import Presence
+from storage import accounts as accounts_db
+from storage import messages as messages_db
+from storage import rooms as rooms_db
+from storage.records import NO_SESSION, Participant, ParticipantType, Room, RoomType
+
+from .context import Actor
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def room_object(conn: sqlite3.Connection, room: Room, me: Participant | None, actor: Actor,
+                presence: Presence, now: int, active_window: int, guest_window: int) -> dict[str, Any]:
+    if me is None:
+        return reduced_room_object(room)
+    rows = rooms_db.participants(conn, room.id)
+    last_ping = {p.id: presence.effective(p.session_id, p.last_ping) for p in rows}
+    users = sorted((p for p in rows if not p.is_guest), key=lambda p: -last_ping[p.id])
+    names = accounts_db.display_names(conn, [p.user_id for p in users])  # type: ignore[misc]
+    users = [p for p in users if p.user_id in names]
+    participants_map = {p.user_id: {"name": names[p.user_id], "type": int(p.type), "call": p.in_call}
+                        for p in users}
+    count = sum(1 for p in rows if last_ping[p.id] > now - active_window)
+    num_guests = sum(1 for p in rows if p.is_guest and last_ping[p.id] > now - guest_window)
+
+    name, display_name, guest_list = room.name, room.name, ""
+    if room.type == RoomType.ONE_TO_ONE:
+        others = [p for p in users if p.user_id != actor.user_id]
+        if len(others) == 1:
+            name, display_name = others[0].user_id, names[others[0].user_id]
+    elif not room.name:
+        parts = [names[p.user_id] for p in users if p.user_id != actor.user_id]  # type: ignore[index]
+        if actor.user_id is not None and not parts:
+            parts = ["You"]
+        elif actor.user_id is None:
+            parts.append("You")
+        if room.type == RoomType.PUBLIC:
+            if actor.user_id is None:
+                n = max(num_guests - 1, 0)
+                guest_list = _plural(n, "other guest", "other guests") if n else ""
+            else:
+                guest_list = _plural(num_guests, "guest", "guests") if num_guests else ""
+            if guest_list:
+                parts.append(guest_list)
+        display_name = ", ".join(parts)
+
+    unread = 0
+    if actor.user_id is not None:
+        unread = messages_db.unread_count(conn, room.id, actor.user_id, room.last_message_id)
+    return {
+        "id": room.id,
+        "token": room.token,
+        "type": int(room.type),
+        "name": name,
+        "displayName": display_name,
+        "participantType": int(me.type),
+        "participantInCall": me.in_call,
+        "count": count,
+        "hasPassword": room.has_password,
+        "hasCall": room.has_call,
+        "unreadMessages": unread,
+        "lastPing": last_ping[me.id] if me.id in last_ping else me.last_ping,
+        "sessionId": me.api_session_id,
+        "participants": participants_map or [],
+        "numGuests": num_guests,
+        "guestList": guest_list,
+    }
+
+
+def reduced_room_object(room: Room) -> dict[str, Any]:
+    """What a non-participant of a public room sees (Talk reports participantType 4 here)."""
+    return {
+        "id": room.id,
+        "token": room.token,
+        "type": int(room.type),
+        "name": room.name,
+        "displayName": room.name,
+        "participantType": int(ParticipantType.GUEST),
+        "participantInCall": False,
+        "count": 0,
+        "hasPassword": room.has_password,
+        "hasCall": False,
+        "unreadMessages": 0,
+        "lastPing": 0,
+        "sessionId": NO_SESSION,
+        "participants": [],
+        "numGuests": 0,
+        "guestList": "",
+    }

@@ -1,0 +1,165 @@
+"""Room actions (talk-api-v1.md §4.1-4.7): one async function per user action.
+
+Each runs access → permission → validation → write in one unit of work, then publishes."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from signaling.events import ParticipantsChanged, RoomChanged, RoomDeleted
+from storage import accounts as accounts_db
+from storage import rooms as rooms_db
+from storage.records import ParticipantType, RoomType
+
+from . import access, ids
+from .context import Actor, Ctx
+from .errors import BadParameter, Forbidden, GroupNotFound, NotAllowedHere, UserNotFound
+from .room_view import room_object
+
+MAX_ROOM_NAME = 200
+
+
+def valid_room_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if len(name) > MAX_ROOM_NAME:
+        raise BadParameter(f"roomName must be at most {MAX_ROOM_NAME} characters")
+    return name
+
+
+def _view(ctx: Ctx, conn: sqlite3.Connection, room, me, actor: Actor) -> dict[str, Any]:
+    return room_object(conn, room, me, actor, ctx.hub.presence, ctx.now(), ctx.config.active_window,
+                       ctx.config.session_timeout)
+
+
+async def create_room(ctx: Ctx, actor: Actor, room_type: int | None, invite: str, name: str | None
+                      ) -> tuple[int, dict[str, Any]]:
+    """Returns (status, data): 201 with token/name/displayName, or 200 {token} for an existing one-to-one."""
+    me = access.require_user(actor)
+    room_name = valid_room_name(name)
+
+    def unit(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
+        if room_type == RoomType.ONE_TO_ONE:
+            target = accounts_db.get_user(conn, invite) if invite else None
+            if target is None:
+                raise UserNotFound("the invited user does not exist")
+            if target.id == me:
+                raise Forbidden("you cannot start a one-to-one conversation with yourself")
+            existing = rooms_db.one_to_one_between(conn, me, target.id)
+            if existing is not None:
+                return 200, {"token": existing.token}
+            token = ids.new_room_token(conn)
+            room_id = rooms_db.insert_room(conn, token, RoomType.ONE_TO_ONE, "")
+            rooms_db.insert_participant(conn, room_id, me, ParticipantType.OWNER)
+            rooms_db.insert_participant(conn, room_id, target.id, ParticipantType.OWNER)
+            return 201, {"token": token, "name": "", "displayName": target.display_name}
+        if room_type == RoomType.GROUP:
+            members: list[str] = []
+            final_name = room_name
+            if invite:
+                if not accounts_db.group_exists(conn, invite):
+                    raise GroupNotFound(f"group {invite} does not exist")
+                final_name = invite
+                members = [u for u in accounts_db.group_members(conn, invite) if u != me]
+            token = ids.new_room_token(conn)
+            room_id = rooms_db.insert_room(conn, token, RoomType.GROUP, final_name)
+            rooms_db.insert_participant(conn, room_id, me, ParticipantType.OWNER)
+            for user_id in members:
+                rooms_db.insert_participant(conn, room_id, user_id, ParticipantType.USER)
+            return 201, {"token": token, "name": final_name, "displayName": final_name}
+        if room_type == RoomType.PUBLIC:
+            token = ids.new_room_token(conn)
+            room_id = rooms_db.insert_room(conn, token, RoomType.PUBLIC, room_name)
+            rooms_db.insert_participant(conn, room_id, me, ParticipantType.OWNER)
+            return 201, {"token": token, "name": room_name, "displayName": room_name}
+        raise BadParameter("roomType must be 1 (one-to-one), 2 (group) or 3 (public)")
+    return await ctx.db.run(unit)
+
+
+async def list_rooms(ctx: Ctx, actor: Actor) -> list[dict[str, Any]]:
+    me = access.require_user(actor)
+
+    def unit(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        result = []
+        for room in rooms_db.rooms_of_user(conn, me):
+            row = rooms_db.participant_of_user(conn, room.id, me)
+            result.append(_view(ctx, conn, room, row, actor))
+        return result
+    return await ctx.db.run(unit)
+
+
+async def get_room(ctx: Ctx, actor: Actor, token: str) -> dict[str, Any]:
+    def unit(conn: sqlite3.Connection) -> dict[str, Any]:
+        room = access.visible_room(conn, actor, token)
+        return _view(ctx, conn, room, access.participant_or_view(conn, actor, room), actor)
+    return await ctx.db.run(unit)
+
+
+async def rename_room(ctx: Ctx, actor: Actor, token: str, name: str | None) -> None:
+    if name is None:
+        raise BadParameter("roomName is required")
+
+    def unit(conn: sqlite3.Connection):
+        room, _ = access.moderated_room(conn, actor, token)
+        new_name = valid_room_name(name)
+        if room.type == RoomType.ONE_TO_ONE:
+            if new_name == room.name:
+                return None
+            raise NotAllowedHere("one-to-one conversations cannot be renamed")
+        rooms_db.set_room_name(conn, room.id, new_name)
+        return room
+    room = await ctx.db.run(unit)
+    if room is not None:
+        ctx.hub.publish(RoomChanged(room.token, room.id))
+
+
+async def delete_room(ctx: Ctx, actor: Actor, token: str) -> None:
+    """Deletes the room with its participants and chat history."""
+    def unit(conn: sqlite3.Connection):
+        room, _ = access.moderated_room(conn, actor, token)
+        rooms_db.delete_room(conn, room.id)
+        return room
+    room = await ctx.db.run(unit)
+    ctx.hub.publish(RoomDeleted(room.token, room.id))
+
+
+async def set_public(ctx: Ctx, actor: Actor, token: str, public: bool) -> None:
+    """Making a room private removes its guests and self-joined users."""
+    def unit(conn: sqlite3.Connection):
+        room, _ = access.moderated_room(conn, actor, token)
+        if public and room.type != RoomType.PUBLIC:
+            rooms_db.set_room_type(conn, room.id, RoomType.PUBLIC)
+            return room, False
+        if not public and room.type == RoomType.PUBLIC:
+            rooms_db.set_room_type(conn, room.id, RoomType.GROUP)
+            rooms_db.delete_participants_of_types(
+                conn, room.id, (ParticipantType.GUEST, ParticipantType.USER_SELF_JOINED))
+            from .calls import end_call_if_empty
+            end_call_if_empty(conn, room.id)
+            return room, True
+        return None, False
+    room, removed = await ctx.db.run(unit)
+    if room is not None:
+        ctx.hub.publish(RoomChanged(room.token, room.id))
+        if removed:
+            ctx.hub.publish(ParticipantsChanged(room.token, room.id))
+
+
+async def set_password(ctx: Ctx, actor: Actor, token: str, password: str | None) -> None:
+    password = password or ""
+    if len(password) > 1024:
+        raise BadParameter("password must be at most 1024 characters")
+
+    def check(conn: sqlite3.Connection) -> None:
+        room, _ = access.moderated_room(conn, actor, token)
+        if room.type != RoomType.PUBLIC:
+            raise Forbidden("only public rooms can have a password")
+    await ctx.db.run(check)
+    password_hash = await ctx.passwords.hash(password) if password else ""
+
+    def unit(conn: sqlite3.Connection):
+        check(conn)   # again: the room may have changed while hashing
+        room = rooms_db.room_by_token(conn, token)
+        rooms_db.set_room_password(conn, room.id, password_hash)
+        return room
+    room = await ctx.db.run(unit)
+    ctx.hub.publish(RoomChanged(room.token, room.id))

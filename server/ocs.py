@@ -1,0 +1,126 @@
+"""The OCS layer: v1/v2 envelopes, JSON/XML, the status mapping, and the one error handler.
+
+v2: the HTTP status is the result's status and meta.statuscode repeats it (997 for 401).
+v1: the HTTP status is 200 (401 stays 401), meta.statuscode is 100 for 200, else the status,
+    and meta.status is "ok" only for 100 (so a 201 reads "failure" on v1: a Talk quirk clients know).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from xml.sax.saxutils import escape
+
+from quart import Response, request
+
+from .domain.errors import ParleyError
+
+log = logging.getLogger("parley.ocs")
+
+V1_PREFIX = "/ocs/v1.php"
+V2_PREFIX = "/ocs/v2.php"
+UNKNOWN_ROUTE_MESSAGE = ("Invalid query, please check the syntax. API specifications are here: "
+                         "http://www.freedesktop.org/wiki/Specifications/open-collaboration-services.\n")
+
+
+def api_version() -> int:
+    return 1 if request.path.startswith(V1_PREFIX) else 2
+
+
+def is_ocs_path(path: str) -> bool:
+    return path.startswith(V1_PREFIX + "/") or path.startswith(V2_PREFIX + "/")
+
+
+def wants_json() -> bool:
+    """`format` (query or form) first, then the first Accept part that is exactly json or xml; XML by default."""
+    fmt = request.args.get("format")
+    if fmt in ("json", "xml"):
+        return fmt == "json"
+    for part in request.headers.get("Accept", "").split(","):
+        kind = part.strip().lower().removeprefix("application/")
+        if kind in ("json", "xml"):
+            return kind == "json"
+    return False
+
+
+def _meta(status: int, statuscode: int, message: str | None, version: int) -> dict[str, Any]:
+    ok = statuscode == 100 if version == 1 else 200 <= status < 300
+    meta: dict[str, Any] = {"status": "ok" if ok else "failure", "statuscode": statuscode,
+                            "message": "OK" if ok else message}
+    if version == 1:
+        meta["totalitems"] = ""
+        meta["itemsperpage"] = ""
+    return meta
+
+
+def _codes(status: int, version: int, *, v1_code: int | None = None) -> tuple[int, int]:
+    """(HTTP status, meta.statuscode)."""
+    if version == 2:
+        return status, 997 if status == 401 else status
+    if status == 401:
+        return 401, 997
+    return 200, v1_code if v1_code is not None else (100 if status == 200 else status)
+
+
+def render(data: Any = None, status: int = 200, *, message: str | None = None,
+           headers: dict[str, str] | None = None, v1_code: int | None = None) -> Response:
+    """An OCS response. `data=None` renders as `[]`, the way Talk says "no data"."""
+    if status == 304:
+        return Response(b"", status=304, headers=headers)
+    version = api_version()
+    http_status, code = _codes(status, version, v1_code=v1_code)
+    envelope = {"ocs": {"meta": _meta(status, code, message, version), "data": [] if data is None else data}}
+    if wants_json():
+        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+        mimetype = "application/json"
+    else:
+        body = to_xml(envelope["ocs"])
+        mimetype = "application/xml"
+    return Response(body, status=http_status, headers=headers, content_type=f"{mimetype}; charset=utf-8")
+
+
+def render_error(exc: ParleyError) -> Response:
+    return render(None, exc.status, message=exc.message)
+
+
+def csrf_failed() -> Response:
+    return Response(json.dumps({"message": "CSRF check failed"}), status=412,
+                    content_type="application/json; charset=utf-8")
+
+
+def unknown_route() -> Response:
+    return render(None, 404, message=UNKNOWN_ROUTE_MESSAGE, v1_code=998)
+
+
+def server_error() -> Response:
+    return render(None, 500, message="Internal server error; the incident was logged", v1_code=996)
+
+
+# -- XML ---------------------------------------------------------------------------------------
+
+def _xml_value(value: Any) -> str:
+    if value is True:
+        return "1"
+    if value is False or value is None:
+        return ""
+    if isinstance(value, dict):
+        return "".join(_xml_element(str(k), v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "".join(_xml_element("element", v) for v in value)
+    return escape(str(value))
+
+
+def _is_xml_name(name: str) -> bool:
+    return bool(name) and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c in "-_." for c in name)
+
+
+def _xml_element(name: str, value: Any) -> str:
+    # Keys such as user ids need not be XML names; those become <element key="..."> so the
+    # document stays well-formed (Nextcloud would emit broken XML here).
+    if _is_xml_name(name):
+        return f"<{name}>{_xml_value(value)}</{name}>"
+    return f'<element key="{escape(name, {chr(34): "&quot;"})}">{_xml_value(value)}</element>'
+
+
+def to_xml(ocs: dict[str, Any]) -> str:
+    return f'<?xml version="1.0"?>\n<ocs>{_xml_value(ocs)}</ocs>\n'

@@ -1,0 +1,88 @@
+"""Request parameters: query < form body (any method) < path < JSON body, into typed values.
+
+Talk coerces declared int parameters with PHP's (int); Parley answers 400 instead, naming the
+parameter ("limit must be an integer"), because silently reading "abc" as 0 hides client bugs.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import request
+
+from .domain.errors import BadParameter
+
+
+class Params:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    @classmethod
+    async def load(cls, path_params: dict[str, Any] | None = None) -> "Params":
+        values: dict[str, Any] = dict(request.args.items())
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form
+            values.update(form.items())
+        values.update(path_params or {})
+        if content_type == "application/json":
+            raw = await request.get_data(as_text=True)
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise BadParameter("the JSON body is not valid JSON") from None
+                if not isinstance(body, dict):
+                    raise BadParameter("the JSON body must be an object")
+                values.update(body)
+        return cls(values)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values and self._values[name] is not None
+
+    def raw(self, name: str) -> Any:
+        return self._values.get(name)
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        if not isinstance(value, str):
+            raise BadParameter(f"{name} must be a string")
+        return value
+
+    def required_str(self, name: str) -> str:
+        value = self.str(name)
+        if value is None:
+            raise BadParameter(f"{name} is required")
+        return value
+
+    def int(self, name: str, default: int | None = None) -> int | None:
+        value = self._values.get(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lstrip("-").isdigit() and len(text) <= 18:
+                return int(text)
+        raise BadParameter(f"{name} must be an integer")
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        value = self._values.get(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes"):
+            return True
+        if str(value).lower() in ("0", "false", "no"):
+            return False
+        raise BadParameter(f"{name} must be a boolean")

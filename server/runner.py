@@ -1,0 +1,87 @@
+"""Serving the app with hypercorn's trio worker, with the fixes stack.md found necessary."""
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+from functools import partial
+from typing import Callable
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio import serve
+
+from .config import Config
+
+log = logging.getLogger("parley")
+_patched = False
+
+
+def patch_hypercorn_close() -> None:
+    """quart-trio cancels the request nursery from inside hypercorn's final send, which interrupts
+    TCPServer._close() before the socket is closed: `Connection: close` clients never see EOF
+    (stack.md §3, hypercorn#106). Shield the close so it completes."""
+    global _patched
+    if _patched:
+        return
+    import hypercorn.trio.tcp_server as tcp_server
+    original = tcp_server.TCPServer._close
+
+    async def shielded_close(self) -> None:  # type: ignore[no-untyped-def]
+        with trio.CancelScope(shield=True):
+            await original(self)
+    tcp_server.TCPServer._close = shielded_close
+    _patched = True
+
+
+def tune_gc() -> None:
+    """Thousands of parked requests make generation-2 collections take hundreds of ms; collect
+    the young generation far less often (stack.md §3)."""
+    gc.set_threshold(100_000, 50, 1000)
+
+
+def hypercorn_config(bind: str) -> HyperConfig:
+    hc = HyperConfig()
+    hc.bind = [bind]
+    hc.backlog = 4096
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.keep_alive_timeout = 75  # browsers keep idle connections longer than hypercorn's default 5 s
+    return hc
+
+
+async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
+                    shutdown_trigger: Callable | None = None) -> None:
+    """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses."""
+    patch_hypercorn_close()
+    hc = hypercorn_config(bind)
+    stop = trio.Event()
+
+    async def watch_signals() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                stop.set()
+                return
+
+    async with trio.open_nursery() as nursery:
+        if shutdown_trigger is None:
+            nursery.start_soon(watch_signals)
+            shutdown_trigger = stop.wait
+        binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=shutdown_trigger))
+        task_status.started(binds)
+    log.info("stopped")
+
+
+def run(config: Config) -> None:
+    from .app import create_app
+    tune_gc()
+    app = create_app(config)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(serve_app, app, config.bind)
+            url = binds[0] if binds else f"http://{config.bind}"
+            print(f"Parley is serving on {url}  (data in {config.data_dir})", flush=True)
+            print(f"  web client: {url}/", flush=True)
+            print(f"  API:        {url}/ocs/v2.php/apps/spreed/api/v1/room", flush=True)
+    trio.run(main)

@@ -1,0 +1,86 @@
+"""One sqlite3 connection owned by one thread; `await db.run(unit)` is one hop and one transaction.
+
+Why a dedicated thread: the stdlib driver blocks, aiosqlite cannot run under trio, and a thread hop
+costs ~100 µs on this machine kind, so every handler's SQL runs as a single synchronous *unit of
+work* (see ../shared/spec/stack.md §2). The queue is FIFO, so units never interleave: each unit sees
+a consistent database and commits atomically (or rolls back if it raises).
+
+A submitted unit cannot be cancelled. That is deliberate: a write that was handed to SQLite either
+commits or fails, and the caller hears which, even if its HTTP client went away.
+"""
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import outcome
+import trio
+
+from . import migrations
+
+T = TypeVar("T")
+Unit = Callable[[sqlite3.Connection], T]
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open the database with the pragmas every Parley connection needs, and migrate it."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed transaction is in the WAL file (the OS page cache) when
+    # COMMIT returns, so it survives kill -9 of the process; only an OS crash can lose the tail.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    migrations.apply(conn)
+    return conn
+
+
+def run_in_transaction(conn: sqlite3.Connection, unit: Unit[T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = unit(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+class Database:
+    """The DB thread. Create inside trio (it captures the trio token), close with `close()`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._token = trio.lowlevel.current_trio_token()
+        self._conn = connect(self.path)
+        self._thread = threading.Thread(target=self._serve, name="parley-db", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            unit, task = item
+            result = outcome.capture(run_in_transaction, conn, unit)
+            self._token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+        conn.close()
+
+    async def run(self, unit: Unit[T]) -> T:
+        """Run `unit(conn)` on the DB thread inside one transaction and return its result.
+
+        Exceptions raised by the unit roll the transaction back and re-raise here.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._queue.put((unit, trio.lowlevel.current_task()))
+        return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)

@@ -1,0 +1,101 @@
+"""Ordered schema steps keyed on PRAGMA user_version. Never edit a released step; append a new one."""
+from __future__ import annotations
+
+import sqlite3
+
+STEPS: list[str] = [
+    # 1: accounts, rooms, participants, cookie sessions, chat.
+    """
+    CREATE TABLE users (
+        id            TEXT PRIMARY KEY,
+        display_name  TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        is_admin      INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY
+    );
+    CREATE TABLE group_members (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        user_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    );
+    CREATE INDEX group_members_user ON group_members(user_id);
+
+    CREATE TABLE rooms (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        token           TEXT NOT NULL UNIQUE,
+        type            INTEGER NOT NULL,
+        name            TEXT NOT NULL DEFAULT '',
+        password_hash   TEXT NOT NULL DEFAULT '',
+        active_since    INTEGER,
+        active_guests   INTEGER NOT NULL DEFAULT 0,
+        last_message_id INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- One row per attendee. user_id is NULL for guests. session_id is NULL when the attendee has
+    -- no live session (the API shows "0").
+    CREATE TABLE participants (
+        id               INTEGER PRIMARY KEY,
+        room_id          INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        user_id          TEXT REFERENCES users(id) ON DELETE CASCADE,
+        participant_type INTEGER NOT NULL,
+        session_id       TEXT UNIQUE,
+        last_ping        INTEGER NOT NULL DEFAULT 0,
+        in_call          INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX participants_room_user ON participants(room_id, user_id) WHERE user_id IS NOT NULL;
+    CREATE INDEX participants_user ON participants(user_id);
+    CREATE INDEX participants_room ON participants(room_id);
+
+    CREATE TABLE guest_names (
+        session_hash TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL
+    );
+
+    -- The cookie session: which Talk session a browser/client holds for which room.
+    -- cookie_hash is sha256 of the cookie value, so a copy of the database grants no sessions.
+    CREATE TABLE cookie_sessions (
+        cookie_hash TEXT NOT NULL,
+        token       TEXT NOT NULL,
+        session_id  TEXT NOT NULL,
+        PRIMARY KEY (cookie_hash, token)
+    );
+
+    CREATE TABLE messages (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        actor_type TEXT NOT NULL,
+        actor_id   TEXT NOT NULL,
+        message    TEXT NOT NULL,
+        parameters TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX messages_room_id ON messages(room_id, id);
+
+    CREATE TABLE read_markers (
+        user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        room_id      INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        last_read_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, room_id)
+    );
+
+    CREATE TABLE secrets (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+
+def apply(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; returns it. Each step is its own transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(STEPS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this Parley ({len(STEPS)}); upgrade Parley"
+        )
+    for number, script in enumerate(STEPS[version:], start=version + 1):
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    return len(STEPS)

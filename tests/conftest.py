@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+import trio
+
+from server.domain import accounts
+
+from .support import PASSWORD, RunningServer, start_server, test_config
+
+
+@pytest.fixture
+async def server(tmp_path) -> RunningServer:
+    """A real Parley on 127.0.0.1:<ephemeral>, with its own SQLite file, shut down cleanly after."""
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        running = await start_server(nursery, test_config(str(tmp_path)), stop)
+        yield running
+        for actor in running.actors:
+            await actor.aclose()
+        stop.set()
+
+
+@pytest.fixture
+async def users(server: RunningServer) -> RunningServer:
+    """The Behat background: participant1-3 (display names participantN-displayname), an admin,
+    and group attendees1 holding participant2."""
+    ctx = server.ctx
+    await accounts.add_user(ctx, "admin", "admin", "admin", admin=True)
+    for n in (1, 2, 3):
+        await accounts.add_user(ctx, f"participant{n}", PASSWORD, f"participant{n}-displayname")
+    await accounts.add_group(ctx, "attendees1")
+    await accounts.set_membership(ctx, "attendees1", "participant2", True)
+    return server
+
+
+@pytest.fixture
+def p1(users):
+    return users.actor("participant1")
+
+
+@pytest.fixture
+def p2(users):
+    return users.actor("participant2")
+
+
+@pytest.fixture
+def p3(users):
+    return users.actor("participant3")
+
+
+@pytest.fixture
+def guest(users):
+    return users.actor("guest")
