@@ -21,7 +21,7 @@ from .config import Config
 from .domain import housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
-from .routes import register_endpoints
+from .routes import register_endpoints, register_web
 
 log = logging.getLogger("parley")
 
@@ -47,6 +47,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     app.url_map.converters["token"] = TokenConverter
     app.url_map.strict_slashes = False
     register_endpoints(app)
+    register_web(app)   # the browser client and its login
 
     @app.before_serving
     async def start() -> None:
@@ -70,6 +71,8 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
 
     @app.errorhandler(ParleyError)
     async def parley_error(exc: ParleyError) -> Response:
+        if not ocs.is_ocs_path(request.path):   # the web client's own endpoints (/login…)
+            return ocs.plain_error(exc.status, exc.message)
         return ocs.render_error(exc)
 
     @app.errorhandler(CsrfFailed)
@@ -92,6 +95,8 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error in %s %s", request.method, request.path)
+        if not ocs.is_ocs_path(request.path):
+            return ocs.plain_error(500, "Internal server error; the incident was logged")
         return ocs.server_error()
 
     return app

@@ -88,6 +88,12 @@ def csrf_failed() -> Response:
                     content_type="application/json; charset=utf-8")
 
 
+def plain_error(status: int, message: str) -> Response:
+    """An error outside the OCS API (the web client's /login…): plain JSON, never an envelope."""
+    return Response(json.dumps({"message": message}), status=status,
+                    content_type="application/json; charset=utf-8")
+
+
 def unknown_route() -> Response:
     return render(None, 404, message=UNKNOWN_ROUTE_MESSAGE, v1_code=998)
 

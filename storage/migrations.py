@@ -86,6 +86,18 @@ STEPS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: browser logins (web client). token_hash is sha256 of the login cookie, so a copy of the
+    # database grants no logins; rows die with their user.
+    """
+    CREATE TABLE web_logins (
+        token_hash TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX web_logins_user ON web_logins(user_id);
+    CREATE INDEX web_logins_expiry ON web_logins(expires_at);
+    """,
 ]
 
 

@@ -7,6 +7,7 @@ import sqlite3
 from signaling.events import ParticipantsChanged, RoomDeleted
 from storage import accounts as accounts_db
 from storage import rooms as rooms_db
+from storage import web_logins as web_logins_db
 from storage.records import ParticipantType, RoomType, User
 
 from .context import Actor, Ctx
@@ -90,6 +91,7 @@ async def set_password(ctx: Ctx, user_id: str, password: str | None) -> None:
         if accounts_db.get_user(conn, user_id) is None:
             raise UserNotFound(f"user {user_id} does not exist")
         accounts_db.set_password_hash(conn, user_id, password_hash)
+        web_logins_db.delete_of_user(conn, user_id)   # a new password ends every browser login
     await ctx.db.run(unit)
     ctx.passwords.forget_user(user_id)
 

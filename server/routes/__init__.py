@@ -1,5 +1,6 @@
 """HTTP endpoints. Importing the modules registers their endpoints in `_endpoint.ENDPOINTS`."""
 from . import calls, provisioning, rooms  # noqa: F401  (registration by import)
 from ._endpoint import register_endpoints
+from .web import register_web
 
-__all__ = ["register_endpoints"]
+__all__ = ["register_endpoints", "register_web"]
