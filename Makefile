@@ -16,8 +16,6 @@ $(BIN)/parley: pyproject.toml
 install: $(BIN)/parley
 
 run: install
-	@echo "Create a user first (once):  $(BIN)/parley user add alice --password 'choose-one' --admin --data-dir $(DATA)"
-	@echo "Then use it with Basic auth, e.g.: curl -u alice:choose-one -H 'OCS-APIRequest: true' -H 'Accept: application/json' http://$(BIND)/ocs/v2.php/apps/spreed/api/v1/room"
 	$(BIN)/parley serve --bind $(BIND) --data-dir $(DATA)
 
 test: install

@@ -85,9 +85,10 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None))
+        logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.command == "serve":
             from .runner import run
             run(config)

@@ -72,6 +72,18 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
     log.info("stopped")
 
 
+async def _print_login_hint(ctx, url: str, config: Config) -> None:
+    from storage import accounts as accounts_db
+    users = await ctx.db.run(lambda conn: accounts_db.list_users(conn))
+    if not users:
+        print("\nNo accounts yet. Create the first administrator (in another terminal):\n"
+              f"  .venv/bin/parley user add admin --password 'choose-a-password' --admin --data-dir {config.data_dir}",
+              flush=True)
+    print("Log in with those credentials in the web client, or use Basic auth with the API:\n"
+          f"  curl -u admin:PASSWORD -H 'OCS-APIRequest: true' -H 'Accept: application/json' "
+          f"{url}/ocs/v2.php/apps/spreed/api/v1/room", flush=True)
+
+
 def run(config: Config) -> None:
     from .app import create_app
     tune_gc()
@@ -84,4 +96,5 @@ def run(config: Config) -> None:
             print(f"Parley is serving on {url}  (data in {config.data_dir})", flush=True)
             print(f"  web client: {url}/", flush=True)
             print(f"  API:        {url}/ocs/v2.php/apps/spreed/api/v1/room", flush=True)
+            await _print_login_hint(app.parley_ctx, url, config)
     trio.run(main)
