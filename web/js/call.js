@@ -140,12 +140,23 @@ export class Call {
       if (sessionId === this.sessionId || this.peers.has(sessionId)) continue;
       if (this.sessionId < sessionId) this.createPeer(sessionId, String(Date.now()), true);
     }
+    this.dropDeparted();
+    for (const peer of this.peers.values()) peer.tile.caption.textContent = this.peerName(peer);
+  }
+
+  // A peer that left the call goes at once; one we only know from its offer gets a grace period,
+  // because its offer can overtake the usersInRoom that shows it in the call.
+  dropDeparted() {
     for (const peer of [...this.peers.values()]) {
-      if (!this.inCallSessions.has(peer.sessionId) && Date.now() - peer.created > PEER_GRACE_MS) {
+      if (this.inCallSessions.has(peer.sessionId)) {
+        peer.seenInCall = true;
+      } else if (peer.seenInCall || Date.now() - peer.created > PEER_GRACE_MS) {
         this.removePeer(peer.sessionId);
+      } else {
+        clearTimeout(peer.graceTimer);
+        peer.graceTimer = setTimeout(() => this.active && this.dropDeparted(), PEER_GRACE_MS);
       }
     }
-    for (const peer of this.peers.values()) peer.tile.caption.textContent = this.peerName(peer);
   }
 
   peerName(peer) {
@@ -154,7 +165,8 @@ export class Call {
 
   createPeer(sessionId, sid, offerer) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    const peer = { sessionId, sid, pc, offerer, created: Date.now(), pending: [], nick: "" };
+    const peer = { sessionId, sid, pc, offerer, created: Date.now(), pending: [], nick: "",
+      seenInCall: this.inCallSessions.has(sessionId), graceTimer: null };
     peer.tile = this.makeTile(sessionId, this.peerName(peer), false);
     this.peers.set(sessionId, peer);
 
@@ -294,6 +306,7 @@ export class Call {
   }
 
   closePeer(peer) {
+    clearTimeout(peer.graceTimer);
     peer.pc.onconnectionstatechange = null;
     peer.pc.close();
     peer.tile.video.srcObject = null;

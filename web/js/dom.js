@@ -36,7 +36,8 @@ export function uniqueId(prefix = "id") {
 }
 
 export function initials(name) {
-  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  // Words that start with a letter or digit: "Grace (guest)" gives "GG", not "G(".
+  const words = String(name || "?").trim().split(/\s+/).map((w) => w.replace(/^[^\p{L}\p{N}]+/u, "")).filter(Boolean);
   const letters = words.length > 1 ? words[0][0] + words[words.length - 1][0] : (words[0] || "?").slice(0, 2);
   return letters.toUpperCase();
 }

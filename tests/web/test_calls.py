@@ -1,0 +1,70 @@
+"""Two users in a call: each sees the other's video over a connected RTCPeerConnection."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.web.browser import in_browser, log_in, needs_endpoints, screenshot
+
+ENDPOINTS = ("GET /signaling/settings", "GET /signaling/{token}", "POST /signaling/{token}", "GET /chat/{token}")
+
+REMOTE_VIDEO_STATE = """() => [...document.querySelectorAll('.tile:not(.tile-local)')].map(tile => ({
+    state: tile.dataset.connectionState, width: tile.querySelector('video').videoWidth,
+    time: tile.querySelector('video').currentTime, audio: tile.dataset.audio || 'on',
+    name: tile.querySelector('figcaption').textContent}))"""
+
+
+def remote_video_plays(page, name):
+    """The one remote tile shows `name`, its peer connection is connected, and its video plays."""
+    from playwright.sync_api import expect
+    expect(page.locator(".tile:not(.tile-local)")).to_have_count(1)
+    expect(page.locator(".tile:not(.tile-local)")).to_have_attribute("data-connection-state", "connected",
+                                                                     timeout=20_000)
+    page.wait_for_function("() => { const v = document.querySelector('.tile:not(.tile-local) video');"
+                           " return v && v.videoWidth > 0 && v.currentTime > 0; }", timeout=20_000)
+    first = page.evaluate(REMOTE_VIDEO_STATE)[0]
+    page.wait_for_timeout(1000)
+    second = page.evaluate(REMOTE_VIDEO_STATE)[0]
+    assert first["name"] == name
+    assert second["width"] > 0
+    assert second["time"] > first["time"], (first, second)   # frames keep arriving
+    return second
+
+
+@pytest.mark.usefixtures("browser_available")
+@needs_endpoints(*ENDPOINTS)
+async def test_two_users_call_and_see_each_others_video(users, p1):
+    token = await p1.create_room(2, name="Weekly sync")
+    r = await p1.post(f"/room/{token}/participants", newParticipant="participant2")
+    assert r.status == 200
+
+    def scenario(browser, url):
+        from playwright.sync_api import expect
+        one = browser.page("participant1", url)
+        two = browser.page("participant2", url)
+        for page, user in ((one, "participant1"), (two, "participant2")):
+            log_in(page, user)
+            page.get_by_role("link", name=re.compile("Weekly sync")).click()
+            expect(page.get_by_role("heading", name="Weekly sync")).to_be_visible()
+
+        one.get_by_role("button", name="Start call").click()
+        expect(one.locator(".tile-local")).to_have_count(1)
+        expect(two.get_by_role("button", name="Join call")).to_be_visible(timeout=15_000)
+        two.get_by_role("button", name="Join call").click()
+
+        remote_video_plays(one, "participant2-displayname")
+        remote_video_plays(two, "participant1-displayname")
+        expect(one.locator(".person", has_text="participant2-displayname")).to_contain_text("in call")
+        screenshot(one, "call.png")
+
+        # Muting tells the other side; leaving removes the tile there.
+        one.get_by_role("button", name="Mute microphone").click()
+        expect(two.locator(".tile:not(.tile-local)")).to_have_attribute("data-audio", "off")
+        expect(one.get_by_role("button", name="Unmute microphone")).to_be_visible()
+        two.get_by_role("button", name="Leave call").first.click()
+        expect(one.locator(".tile:not(.tile-local)")).to_have_count(0, timeout=15_000)
+        expect(two.locator(".tile")).to_have_count(0)
+        browser.assert_no_console_errors()
+
+    await in_browser(scenario, users.url)
