@@ -5,9 +5,10 @@ import re
 
 import pytest
 
-from tests.web.browser import in_browser, log_in, needs_endpoints, screenshot
+from tests.web.browser import in_browser, log_in, needs_endpoints, screenshot, send_message
 
-ENDPOINTS = ("GET /signaling/settings", "GET /signaling/{token}", "POST /signaling/{token}", "GET /chat/{token}")
+ENDPOINTS = ("GET /signaling/settings", "GET /signaling/{token}", "POST /signaling/{token}", "GET /chat/{token}",
+             "POST /chat/{token}")
 
 REMOTE_VIDEO_STATE = """() => [...document.querySelectorAll('.tile:not(.tile-local)')].map(tile => ({
     state: tile.dataset.connectionState, width: tile.querySelector('video').videoWidth,
@@ -56,6 +57,10 @@ async def test_two_users_call_and_see_each_others_video(users, p1):
         remote_video_plays(one, "participant2-displayname")
         remote_video_plays(two, "participant1-displayname")
         expect(one.locator(".person", has_text="participant2-displayname")).to_contain_text("in call")
+        send_message(two, "Can you see me now?")
+        expect(one.locator(".message").last).to_contain_text("Can you see me now?")
+        send_message(one, "Loud and clear!")
+        expect(two.locator(".message").last).to_contain_text("Loud and clear!")
         screenshot(one, "call.png")
 
         # Muting tells the other side; leaving removes the tile there.

@@ -236,7 +236,11 @@ class MentionAutocomplete {
     this.request = 0;
     this.timer = null;
     input.addEventListener("input", () => this.schedule());
-    input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    // Close when focus really left (a click on an option keeps it); a late timer must not close
+    // a list the user opened again after coming back.
+    input.addEventListener("blur", () => setTimeout(() => {
+      if (document.activeElement !== this.input) this.close();
+    }, 150));
   }
 
   query() {

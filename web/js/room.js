@@ -16,6 +16,39 @@ async function sha1(text) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// A menu button: a real <button> with aria-expanded, closed by Escape, a click elsewhere or a choice.
+function menu(label, items) {
+  const list = h("div", { class: "menu-items", role: "menu", hidden: true });
+  const button = h("button", { type: "button", class: "btn btn-ghost btn-icon", "aria-label": label, title: label,
+    "aria-haspopup": "menu", "aria-expanded": "false" }, h("span", { class: "icon icon-more" }));
+  const wrapper = h("div", { class: "menu" }, button, list);
+  const outside = (event) => { if (!wrapper.contains(event.target)) setOpen(false); };
+  const setOpen = (open) => {
+    list.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) {
+      document.addEventListener("pointerdown", outside);
+      list.querySelector("button")?.focus();
+    } else {
+      document.removeEventListener("pointerdown", outside);
+    }
+  };
+  for (const item of items) {
+    item.setAttribute("role", "menuitem");
+    item.addEventListener("click", () => setOpen(false));
+    list.append(item);
+  }
+  button.addEventListener("click", () => setOpen(list.hidden));
+  wrapper.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !list.hidden) {
+      event.stopPropagation();
+      setOpen(false);
+      button.focus();
+    }
+  });
+  return wrapper;
+}
+
 export class RoomView {
   // me: { userId, displayName } for a user, or { guestName } for a guest.
   constructor({ token, sessionId, me, unread, onBack, onLeft, onRoomsChanged }) {
@@ -268,6 +301,10 @@ export class RoomView {
     const people = this.people_().sort((a, b) =>
       (b.isMe - a.isMe) || (b.online - a.online) || (a.type === 4) - (b.type === 4)
       || (Math.min(a.type, 3) - Math.min(b.type, 3)) || a.name.localeCompare(b.name));
+    // Re-render only on change, and never under an open menu: the list refreshes every few seconds.
+    const signature = JSON.stringify([people, this.isModerator, this.room.type]);
+    if (signature === this.peopleSignature || this.peopleList.querySelector("[aria-expanded=true]")) return;
+    this.peopleSignature = signature;
     this.peopleHeading.textContent = `Participants (${people.length})`;
     replaceChildren(this.peopleList, people.map((p) => this.renderPerson(p)));
   }
@@ -284,12 +321,7 @@ export class RoomView {
       p.inCall ? h("span", { class: "icon icon-video in-call-icon", role: "img", "aria-label": "In the call" }) : null,
       h("span", { class: "visually-hidden", text: status }));
     const actions = this.personActions(p);
-    if (actions.length) {
-      li.append(h("details", { class: "menu" },
-        h("summary", { class: "btn btn-ghost btn-icon", "aria-label": `Actions for ${p.name}`, title: "Actions" },
-          h("span", { class: "icon icon-more" })),
-        h("div", { class: "menu-items" }, actions)));
-    }
+    if (actions.length) li.append(menu(`Actions for ${p.name}`, actions));
     return li;
   }
 
@@ -297,8 +329,7 @@ export class RoomView {
     if (!this.isModerator || p.isMe || this.room.type === 1) return [];
     const items = [];
     const act = (label, fn, danger = false) => h("button", { type: "button", class: `menu-item${danger ? " danger" : ""}`,
-      onclick: async (event) => {
-        event.target.closest("details")?.removeAttribute("open");
+      onclick: async () => {
         try {
           await fn();
           await this.refresh();
