@@ -4,6 +4,7 @@ import { api, ApiError } from "./api.js";
 import { Call } from "./call.js";
 import { Chat } from "./chat.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
+import { menu, openRoomSettings } from "./room-settings.js";
 import { Signaling } from "./signaling.js";
 
 const PING_MS = 5000;
@@ -14,39 +15,6 @@ const ROLE_LABEL = { 1: "Owner", 2: "Moderator", 3: "", 4: "Guest", 5: "" };
 async function sha1(text) {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-// A menu button: a real <button> with aria-expanded, closed by Escape, a click elsewhere or a choice.
-function menu(label, items) {
-  const list = h("div", { class: "menu-items", role: "menu", hidden: true });
-  const button = h("button", { type: "button", class: "btn btn-ghost btn-icon", "aria-label": label, title: label,
-    "aria-haspopup": "menu", "aria-expanded": "false" }, h("span", { class: "icon icon-more" }));
-  const wrapper = h("div", { class: "menu" }, button, list);
-  const outside = (event) => { if (!wrapper.contains(event.target)) setOpen(false); };
-  const setOpen = (open) => {
-    list.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
-    if (open) {
-      document.addEventListener("pointerdown", outside);
-      list.querySelector("button")?.focus();
-    } else {
-      document.removeEventListener("pointerdown", outside);
-    }
-  };
-  for (const item of items) {
-    item.setAttribute("role", "menuitem");
-    item.addEventListener("click", () => setOpen(false));
-    list.append(item);
-  }
-  button.addEventListener("click", () => setOpen(list.hidden));
-  wrapper.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !list.hidden) {
-      event.stopPropagation();
-      setOpen(false);
-      button.focus();
-    }
-  });
-  return wrapper;
 }
 
 export class RoomView {
@@ -254,7 +222,7 @@ export class RoomView {
 
   // One list for both views: users see the moderator list (with guests and their names);
   // guests build it from the room's user map and the sessions signaling reports.
-  people_() {
+  collectPeople() {
     const online = new Set(this.users.map((u) => u.sessionId));
     const inCall = new Set(this.users.filter((u) => u.inCall).map((u) => u.sessionId));
     if (!this.isGuest) {
@@ -286,7 +254,7 @@ export class RoomView {
   }
 
   sessionName(sessionId) {
-    const person = this.people_().find((p) => p.sessionId === sessionId);
+    const person = this.collectPeople().find((p) => p.sessionId === sessionId);
     if (person) return person.name;
     const user = this.users.find((u) => u.sessionId === sessionId);
     if (user && user.userId) {
@@ -298,7 +266,7 @@ export class RoomView {
 
   renderParticipants() {
     if (!this.room || this.closed) return;
-    const people = this.people_().sort((a, b) =>
+    const people = this.collectPeople().sort((a, b) =>
       (b.isMe - a.isMe) || (b.online - a.online) || (a.type === 4) - (b.type === 4)
       || (Math.min(a.type, 3) - Math.min(b.type, 3)) || a.name.localeCompare(b.name));
     // Re-render only on change, and never under an open menu: the list refreshes every few seconds.
@@ -410,84 +378,7 @@ export class RoomView {
   }
 
   openSettings() {
-    const room = this.room;
-    const dialog = h("dialog", { class: "dialog", "aria-labelledby": "settings-title" });
-    const close = () => { dialog.close(); dialog.remove(); };
-    const section = (title, ...body) => h("section", { class: "dialog-section" }, h("h3", { text: title }), ...body);
-    const run = async (fn, done) => {
-      try {
-        await fn();
-        toast(done, "success");
-        await this.refresh();
-        this.onRoomsChanged?.();
-        close();
-      } catch (error) {
-        this.report(error, "That did not work");
-      }
-    };
-    const sections = [];
-    if (this.isModerator && room.type !== 1) {
-      const nameId = uniqueId("name");
-      const nameInput = h("input", { id: nameId, value: room.name, maxlength: 200, autocomplete: "off" });
-      sections.push(section("Name", h("form", { class: "input-row", onsubmit: (e) => {
-        e.preventDefault();
-        run(() => api.put(`/room/${this.token}`, { roomName: nameInput.value.trim() }), "Conversation renamed.");
-      } }, h("label", { for: nameId, class: "visually-hidden", text: "Conversation name" }), nameInput,
-      h("button", { type: "submit", class: "btn btn-secondary", text: "Rename" }))));
-    }
-    if (this.isModerator) {
-      const publicId = uniqueId("public");
-      const checkbox = h("input", { type: "checkbox", id: publicId, checked: room.type === 3 });
-      checkbox.addEventListener("change", () => run(
-        () => (checkbox.checked ? api.post(`/room/${this.token}/public`) : api.del(`/room/${this.token}/public`)),
-        checkbox.checked ? "Guests can now join with the link." : "The conversation is now private."));
-      sections.push(section("Guest access", h("label", { class: "check", for: publicId }, checkbox,
-        h("span", { text: "Anyone with the link can join (public conversation)" }))));
-      if (room.type === 3) {
-        const pwId = uniqueId("pw");
-        const pwInput = h("input", { id: pwId, type: "password", autocomplete: "new-password",
-          placeholder: room.hasPassword ? "New password" : "Password" });
-        sections.push(section("Password", h("p", { class: "hint",
-          text: room.hasPassword ? "Guests need a password to join." : "Guests can join without a password." }),
-        h("form", { class: "input-row", onsubmit: (e) => {
-          e.preventDefault();
-          run(() => api.put(`/room/${this.token}/password`, { password: pwInput.value }),
-            pwInput.value ? "Password set." : "Password removed.");
-        } }, h("label", { for: pwId, class: "visually-hidden", text: "Room password" }), pwInput,
-        h("button", { type: "submit", class: "btn btn-secondary", text: "Set" })),
-        room.hasPassword ? h("button", { type: "button", class: "btn btn-ghost", text: "Remove password",
-          onclick: () => run(() => api.put(`/room/${this.token}/password`, { password: "" }), "Password removed.") }) : null));
-      }
-    }
-    const danger = [h("button", { type: "button", class: "btn btn-secondary", text: "Leave conversation",
-      onclick: () => run(async () => {
-        await this.close({ leave: false });
-        await api.del(`/room/${this.token}/participants/self`);
-        this.onLeft?.();
-      }, "You left the conversation.") })];
-    if (this.isModerator) {
-      const del = h("button", { type: "button", class: "btn btn-danger", text: "Delete conversation" });
-      del.addEventListener("click", () => {
-        if (del.dataset.armed) {
-          run(async () => {
-            await this.close({ leave: false });
-            await api.del(`/room/${this.token}`);
-            this.onLeft?.();
-          }, "Conversation deleted.");
-        } else {
-          del.dataset.armed = "1";
-          del.textContent = "Click again to delete for everyone";
-        }
-      });
-      danger.push(del);
-    }
-    sections.push(section("Leave", h("div", { class: "button-row" }, danger)));
-    dialog.append(h("div", { class: "dialog-head" }, h("h2", { id: "settings-title", text: "Conversation settings" }),
-      h("button", { type: "button", class: "btn btn-ghost btn-icon", "aria-label": "Close", onclick: close },
-        h("span", { class: "icon icon-close" }))), ...sections);
-    dialog.addEventListener("cancel", (e) => { e.preventDefault(); close(); });
-    document.body.append(dialog);
-    dialog.showModal();
+    openRoomSettings(this);
   }
 
   report(error, what) {
