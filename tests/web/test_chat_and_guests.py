@@ -9,6 +9,7 @@ import trio
 from tests.web.browser import (composer, in_browser, log_in, messages, needs_endpoints, participants,
                                screenshot, send_message, token_of)
 
+LIST_MS = 15_000
 ENDPOINTS = ("GET /chat/{token}", "POST /chat/{token}", "GET /chat/{token}/mentions", "POST /guest/{token}/name",
              "GET /signaling/{token}")
 
@@ -45,9 +46,11 @@ async def test_user_and_guest_chat_both_ways_and_see_each_other(users):
         send_message(user, "Great, tell me what you think.")
         expect(messages(guest).last).to_contain_text("Great, tell me what you think.")
 
-        expect(participants(user).filter(has_text="Grace")).to_have_count(1)
+        # Lists follow signaling at once; the 10 s refresh is the fallback, hence the longer wait.
+        expect(participants(user).filter(has_text="Grace")).to_have_count(1, timeout=LIST_MS)
         expect(participants(user).filter(has_text="Grace")).to_contain_text("Guest")
-        expect(participants(guest).filter(has_text="participant1-displayname")).to_contain_text("Owner")
+        expect(participants(guest).filter(has_text="participant1-displayname")).to_contain_text("Owner",
+                                                                                                timeout=LIST_MS)
         expect(participants(guest).filter(has_text="Grace (you)")).to_have_count(1)
 
         # A moderator adds someone, then mentions them through the autocomplete.

@@ -64,7 +64,7 @@ export class RoomView {
     });
     this.signaling = new Signaling(this.token, this.sessionId, {
       onMessage: (message) => this.call?.handleMessage(message),
-      onUsers: (users) => this.usersChanged(users),
+      onUsers: (users, participantsMayHaveChanged) => this.usersChanged(users, participantsMayHaveChanged),
       onGone: () => this.gone(),
     });
     this.build(container);
@@ -166,7 +166,9 @@ export class RoomView {
 
   // -- live updates --------------------------------------------------------------------------
 
-  async usersChanged(users) {
+  // A guest's new name or a promotion leaves the session list as it was, so a pull that carried
+  // no signaling messages refreshes the room too.
+  async usersChanged(users, participantsMayHaveChanged = false) {
     const before = JSON.stringify(this.users.map((u) => [u.sessionId, Boolean(u.inCall)]));
     this.users = users;
     for (const user of users) {
@@ -175,7 +177,7 @@ export class RoomView {
       }
     }
     this.call?.updateUsers(users);
-    if (JSON.stringify(users.map((u) => [u.sessionId, Boolean(u.inCall)])) !== before) {
+    if (participantsMayHaveChanged || JSON.stringify(users.map((u) => [u.sessionId, Boolean(u.inCall)])) !== before) {
       await this.refresh();
     }
   }

@@ -51,6 +51,7 @@ export class Signaling {
   dispatch(entries) {
     // A proper array from Parley; PHP Talk could send an object with numeric keys.
     const list = Array.isArray(entries) ? entries : Object.values(entries || {});
+    const carriedMessages = list.some((entry) => entry.type === "message");
     for (const entry of list) {
       if (entry.type === "message") {
         let message = entry.data;
@@ -63,7 +64,8 @@ export class Signaling {
         }
         if (message && typeof message === "object") this.onMessage?.(message);
       } else if (entry.type === "usersInRoom") {
-        this.onUsers?.(Array.isArray(entry.data) ? entry.data : Object.values(entry.data || {}));
+        // A pull without messages returned because the participants changed (or it timed out).
+        this.onUsers?.(Array.isArray(entry.data) ? entry.data : Object.values(entry.data || {}), !carriedMessages);
       }
     }
   }
