@@ -47,13 +47,13 @@ async def authenticate(ctx: Ctx, user_id: str, password: str, client: str) -> Us
     if user is None:
         ctx.passwords.throttle.failed(throttle_key)
         return None
-    if ctx.passwords.cached(user_id, password):
+    if ctx.passwords.cached(user_id, password, user.password_hash):
         return user
     if not await ctx.passwords.verify(user.password_hash, password):
         ctx.passwords.throttle.failed(throttle_key)
         return None
     ctx.passwords.throttle.succeeded(throttle_key)
-    ctx.passwords.remember(user_id, password)
+    ctx.passwords.remember(user_id, password, user.password_hash)
     return user
 
 
