@@ -112,7 +112,9 @@ async def remove_self(ctx: Ctx, actor: Actor, token: str) -> None:
 async def remove_guest(ctx: Ctx, actor: Actor, token: str, session_id: str | None) -> None:
     def unit(conn: sqlite3.Connection):
         room, _ = access.moderated_room(conn, actor, token)
-        target = rooms_db.participant_by_session(conn, session_id) if session_id else None
+        if not session_id:
+            raise BadParameter("participant (the guest's session id) is required")
+        target = rooms_db.participant_by_session(conn, session_id)
         if target is None or target.room_id != room.id:
             raise ParticipantNotFound("no guest with that session in this room")
         if target.type != ParticipantType.GUEST:
