@@ -1,6 +1,8 @@
 """Test helpers: a real Parley on an ephemeral port, and one cookie-jar client per actor."""
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +33,13 @@ class ManualClock:
         self.offset += seconds
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One default TLS context for every test client: building one loads the CA store, which
+    costs ~100 ms, and each Actor would otherwise build its own (the tests speak plain HTTP)."""
+    return ssl.create_default_context()
+
+
 @dataclass
 class Reply:
     status: int
@@ -58,15 +67,18 @@ class Actor:
 
     def __post_init__(self) -> None:
         auth = (self.user, self.password) if self.user else None
-        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90,
+        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90, verify=_tls_context(),
                                         headers={"OCS-APIRequest": "true", "Accept": "application/json"})
 
     async def request(self, method: str, path: str, *, v: int = 2, params: dict | None = None,
                       json: Any = None, headers: dict | None = None, prefix: str | None = None,
-                      **form: Any) -> Reply:
+                      raw_body: str | bytes | None = None, **form: Any) -> Reply:
+        """`json=` sends a JSON body, `raw_body=` exactly these bytes, anything else a form body."""
         url = (prefix if prefix is not None else f"/ocs/v{v}.php{API}") + path
         kwargs: dict[str, Any] = {"params": params, "headers": headers}
-        if json is not None:
+        if raw_body is not None:
+            kwargs["content"] = raw_body
+        elif json is not None:
             kwargs["json"] = json
         elif form:
             kwargs["data"] = {k: v for k, v in form.items()}
