@@ -210,3 +210,35 @@ async def test_removing_an_unknown_user_is_404(p1):
 async def test_huge_participant_value_is_just_not_found(p1):
     token = await p1.create_room(3, name="lobby")
     assert_error(await p1.post(f"/room/{token}/participants", newParticipant="x" * 100_000), 404)
+
+
+# -- never a 5xx -------------------------------------------------------------------------------
+
+ODD_VALUES = [None, True, -1, 10 ** 40, 1.5, "", "\x00" + "é" * 300, ["a"], {"a": [1]}]
+PARAMS = ["roomType", "invite", "roomName", "password", "newParticipant", "participant", "format",
+          "userid", "displayname", "displayName", "key", "value", "groupid", "search"]
+PROVISIONING = [("GET", "/cloud/users"), ("POST", "/cloud/users"), ("GET", "/cloud/users/participant3"),
+                ("PUT", "/cloud/users/participant3"), ("POST", "/cloud/users/participant3/groups"),
+                ("DELETE", "/cloud/users/participant3/groups"), ("GET", "/cloud/groups"),
+                ("POST", "/cloud/groups"), ("GET", "/cloud/groups/attendees1"), ("GET", "/cloud/user")]
+
+
+async def test_no_endpoint_answers_5xx_to_odd_json_values(users, p1, guest):
+    """Every parameter of every endpoint, as every JSON type: a 4xx with a message, or a success."""
+    admin = users.actor("admin", password="admin")
+    deleting = [("DELETE", "/room/{t}/participants/self"), ("DELETE", "/room/{t}")]
+    endpoints = [("GET", "/room"), ("POST", "/room")] + [
+        (m, p) for m, p, _ in ENDPOINTS if (m, p) not in deleting] + deleting
+    for value in ODD_VALUES:
+        token = await p1.create_room(3, name="lobby")
+        assert (await guest.join(token)).status == 200
+        body = {name: value for name in PARAMS}
+        for method, path in endpoints:
+            for actor in (p1, guest):
+                r = await actor.request(method, path.format(t=token), json=body)   # asserts < 500
+                if r.status >= 400:
+                    assert isinstance(r.meta["message"], str) and r.meta["message"], (method, path, value)
+        for method, path in PROVISIONING:
+            r = await admin.request(method, path, prefix="/ocs/v2.php", json=body)
+            if r.status >= 400:
+                assert r.meta["message"], (method, path, value)

@@ -161,3 +161,36 @@ async def test_self_joined_user_leaving_for_good_does_not_delete_the_owners_room
     assert (await p3.delete(f"/room/{token}/participants/self")).status == 200
     assert await p3.room_tokens() == []
     assert await p1.room_table() == [(token, 3, 1, P1)]
+
+
+# -- GET /room/{token}/participants -------------------------------------------------------------
+
+async def test_participant_list_shows_users_first_then_guests(users, p1, p2, guest):
+    token = await room_with_role(p1, p2, "user")
+    guest_session = (await guest.join(token)).data["sessionId"]
+    p1_session = (await p1.join(token)).data["sessionId"]
+    assert (await p1.post(f"/call/{token}")).status == 200
+    r = await p1.get(f"/room/{token}/participants")
+    assert r.status == 200
+    now = users.ctx.now()
+    for entry in r.data:
+        assert list(entry) == ["inCall", "lastPing", "sessionId", "participantType", "userId", "displayName"]
+        assert entry["lastPing"] == 0 or abs(entry["lastPing"] - now) <= 2
+    assert [(e["userId"], e["displayName"], e["participantType"], e["inCall"], e["sessionId"]) for e in r.data] == [
+        ("participant1", P1, 1, True, p1_session),
+        ("participant2", P2, 3, False, "0"),
+        ("", "", 4, False, guest_session),
+    ]
+
+
+async def test_stranger_may_list_a_public_room_but_sees_no_session_ids(p1, p2, p3, guest):
+    # Talk showed every session id to any logged-in user; a session id addresses signaling, so
+    # Parley shows them to participants only (docs/DECISIONS-LOG.md).
+    token = await p1.create_room(3, name="lobby")
+    assert (await p1.join(token)).status == 200
+    assert (await guest.join(token)).status == 200
+    r = await p3.get(f"/room/{token}/participants")
+    assert r.status == 200
+    assert [(e["userId"], e["sessionId"]) for e in r.data] == [("participant1", "0"), ("", "0")]
+    private = await p1.create_room(2, name="team")
+    assert (await p3.get(f"/room/{private}/participants")).status == 404
