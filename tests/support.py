@@ -180,20 +180,22 @@ def test_config(data_dir: str, **overrides: Any) -> Config:
 
 
 async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
-                       clock: ManualClock | None = None) -> RunningServer:
+                       clock: ManualClock | None = None, *, housekeeping_timer: bool = False) -> RunningServer:
+    """Tests drive housekeeping by hand (`housekeeping.run_once`) unless they ask for the timer."""
     clock = clock or ManualClock()
-    app = create_app(config, clock=clock, housekeeping_timer=False)
+    app = create_app(config, clock=clock, housekeeping_timer=housekeeping_timer)
     binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait))
     return RunningServer(url=binds[0], app=app, clock=clock)
 
 
 @asynccontextmanager
-async def serving(config: Config, clock: ManualClock | None = None) -> AsyncIterator[RunningServer]:
+async def serving(config: Config, clock: ManualClock | None = None, *,
+                  housekeeping_timer: bool = False) -> AsyncIterator[RunningServer]:
     """A server for the duration of a `with` block (for restart tests: a second one on the same
     data dir). Leaving the block stops it cleanly (the shutdown housekeeping round runs)."""
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        running = await start_server(nursery, config, stop, clock)
+        running = await start_server(nursery, config, stop, clock, housekeeping_timer=housekeeping_timer)
         try:
             yield running
         finally:

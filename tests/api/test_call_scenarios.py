@@ -142,3 +142,34 @@ async def test_outsider_cannot_join_without_the_password(users, p1, p2, outsider
     await step(other, *LEAVE_ROOM, token, 200)
     await sees_peers(other, token, 404)
     await sees_peers(p1, token, 1)
+
+
+async def test_ping_needs_the_cookie_session_even_for_users(users, p1):
+    token = await p1.create_room(3, name="lobby")
+    assert (await p1.join(token)).status == 200
+    same_user_other_jar = users.actor("participant1")
+    assert (await same_user_other_jar.post(f"/call/{token}/ping")).status == 404
+    assert (await p1.post(f"/call/{token}/ping")).status == 200
+
+
+async def test_joining_one_room_keeps_the_session_in_another(p1):
+    first = await p1.create_room(3, name="one")
+    second = await p1.create_room(3, name="two")
+    session_one = (await p1.join(first)).data["sessionId"]
+    session_two = (await p1.join(second)).data["sessionId"]
+    assert session_one != session_two
+    assert (await p1.room(first)).data["sessionId"] == session_one
+    assert (await p1.post(f"/call/{first}/ping")).status == 200
+    assert (await p1.post(f"/call/{second}/ping")).status == 200
+
+
+async def test_rejoining_replaces_a_users_session(p1, p2):
+    token = await make_room("public", p1, p2)
+    first = (await p1.join(token)).data["sessionId"]
+    assert (await p1.post(f"/call/{token}")).status == 200
+    second = (await p1.join(token)).data["sessionId"]
+    assert second != first
+    data = (await p1.room(token)).data
+    assert data["sessionId"] == second
+    peers = (await p1.get(f"/call/{token}")).data
+    assert [peer["sessionId"] for peer in peers] == [second]   # in_call is kept across a re-join

@@ -156,3 +156,20 @@ async def test_a_restart_resurrects_no_stale_session_and_keeps_a_fresh_ping(tmp_
         listed = {p["userId"]: p["sessionId"] for p in (await p1.get(f"/room/{token}/participants")).data}
         assert listed == {"participant1": "0", "": guest_session}
         assert data["numGuests"] == 1
+
+
+async def test_the_housekeeping_timer_expires_guests_without_anyone_asking(tmp_path):
+    import trio
+
+    config = support.test_config(str(tmp_path), housekeeping_interval=0.02)
+    async with support.serving(config, housekeeping_timer=True) as server:
+        await support.add_background_users(server)
+        p1, guest = server.actor("participant1"), server.actor("guest")
+        token = await p1.create_room(3, name="lobby")
+        assert (await guest.join(token)).status == 200
+        assert (await guest.post(f"/call/{token}")).status == 200
+        server.clock.advance(101)
+        with trio.fail_after(5):
+            while (await room(p1, token))["hasCall"]:
+                await trio.sleep(0.02)
+        assert await user_ids(p1, token) == ["participant1"]

@@ -226,3 +226,12 @@ async def test_has_call_ends_when_the_last_guest_caller_is_kicked(p1, guest):
     assert r.status == 200
     assert await has_call(p1, token) is False
     assert (await guest.room(token)).data["sessionId"] == "0"
+
+
+async def test_tokens_and_session_ids_have_the_talk_shapes(p1, guest):
+    import re
+    tokens = {await p1.create_room(3, name=str(n)) for n in range(12)}
+    assert len(tokens) == 12
+    assert all(re.fullmatch(r"[abcdefghijkmnopqrstuvwxyz23456789]{8}", t) for t in tokens)
+    session = (await guest.join(tokens.pop())).data["sessionId"]
+    assert re.fullmatch(r"[A-Za-z0-9+/]{255}", session)

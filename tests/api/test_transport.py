@@ -293,3 +293,14 @@ async def test_the_cookie_identifies_the_guest_session(p1, guest):
     guest.client.cookies.clear()
     r = await guest.room(token)
     assert (r.data["sessionId"], r.data["participantType"]) == ("0", 4)
+
+
+async def test_repeated_wrong_account_passwords_are_throttled(users):
+    for _ in range(5):
+        r = await raw(users, "GET", ROOM_LIST, headers=OCS, auth=("participant1", "wrong"))
+        assert r.status_code == 401
+    r = await raw(users, "GET", ROOM_LIST, headers={**OCS, "Accept": "application/json"}, auth=P1_AUTH)
+    assert r.status_code == 429
+    assert "retry in" in r.json()["ocs"]["meta"]["message"]
+    r = await raw(users, "GET", ROOM_LIST, headers=OCS, auth=("participant2", "123456"))
+    assert r.status_code == 200                        # other accounts are not affected
