@@ -90,3 +90,8 @@ async def test_a_non_invited_user_cannot_be_promoted_or_demoted(one2one, p1, p3,
     r = await getattr(p1, method)(f"/room/{one2one}/moderators", participant="participant3")
     assert r.status == 404
     assert await p3.room_table() == []
+
+
+async def test_renaming_a_one_to_one_to_its_empty_name_is_a_no_op(one2one, p1):
+    assert (await p1.put(f"/room/{one2one}", roomName="")).status == 200
+    assert (await p1.room(one2one)).data["name"] == "participant2"
