@@ -179,3 +179,15 @@ def test_room_survives_kill_9(tmp_path):
         process.terminate()
         process.wait(timeout=15)
         process.stdout.close()
+
+
+async def test_password_changed_by_the_cli_takes_effect_at_once_in_a_running_server(tmp_path, users, p1):
+    """The server caches verified Basic credentials; a change made by another process must still
+    end the old password immediately (the cache is keyed on the stored hash)."""
+    import trio
+    assert (await p1.get("/room")).status == 200                       # the old password is cached now
+    done = await trio.to_thread.run_sync(lambda: parley(tmp_path, "user", "passwd", "participant1",
+                                                        "--password", "changed"))
+    ok(done)
+    assert (await p1.get("/room")).status == 401
+    assert (await users.actor("participant1", password="changed").get("/room")).status == 200

@@ -63,13 +63,6 @@ async def test_password_change_takes_effect_immediately(users, admin, p1, versio
     assert (await renewed.get("/room")).status == 200
 
 
-async def test_cli_style_password_change_through_the_domain_drops_the_cache(users, p1):
-    from server.domain import accounts
-    assert (await p1.get("/room")).status == 200
-    await accounts.set_password(users.ctx, "participant1", "other-secret")
-    assert (await p1.get("/room")).status == 401
-
-
 async def test_groups_are_created_listed_and_filled(users, admin, version):
     call = cloud(admin, version)
     await call("POST", "/cloud/groups", groupid="team")
