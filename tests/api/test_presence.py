@@ -173,3 +173,14 @@ async def test_the_housekeeping_timer_expires_guests_without_anyone_asking(tmp_p
             while (await room(p1, token))["hasCall"]:
                 await trio.sleep(0.02)
         assert await user_ids(p1, token) == ["participant1"]
+
+
+async def test_stopping_while_the_housekeeping_timer_runs_does_not_hang(tmp_path):
+    import trio
+
+    config = support.test_config(str(tmp_path), housekeeping_interval=0)   # rounds back to back
+    for _ in range(5):
+        with trio.fail_after(10):
+            async with support.serving(config, housekeeping_timer=True) as server:
+                await trio.sleep(0.01)
+                assert server.ctx.db is not None
