@@ -102,7 +102,7 @@ REMOVE_CASES = [
 
 
 @pytest.mark.parametrize("target_role,actor_role,code", REMOVE_CASES)
-async def test_remove_participant(p1, p2, p3, target_role, actor_role, code):
+async def test_who_may_remove_whom(p1, p2, p3, target_role, actor_role, code):
     token = await room_with_target(p1, p2, p3, actor_role, target_role)
     r = await acting(actor_role, p1, p2).delete(f"/room/{token}/participants", participant="participant3")
     assert r.status == code

@@ -75,7 +75,7 @@ async def test_inviting_a_self_joined_user_keeps_them_self_joined(p1, p3):
 # -- delete-room.feature -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("role,code", ROLE_CODES)
-async def test_delete_room(p1, p2, role, code):
+async def test_who_may_delete_a_room(p1, p2, role, code):
     token = await room_with_role(p1, p2, role)
     r = await acting(role, p1, p2).delete(f"/room/{token}")
     assert r.status == code
@@ -95,7 +95,7 @@ async def test_owner_cannot_remove_themself_through_the_participants_endpoint(p1
 # -- rename-room.feature -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("role,code", ROLE_CODES)
-async def test_rename_room(p1, p2, role, code):
+async def test_who_may_rename_a_room(p1, p2, role, code):
     token = await room_with_role(p1, p2, role)
     r = await acting(role, p1, p2).put(f"/room/{token}", roomName="new name")
     assert r.status == code
