@@ -32,9 +32,9 @@ async def lobby(p1, p2):
 
 async def test_guest_is_removed_after_100_seconds_without_ping(users, lobby, p1, guest):
     assert (await guest.join(lobby)).status == 200
-    assert await expire(users, 99) == 0
+    assert await expire(users, 95) == 0                      # margin: real time passes too
     assert await user_ids(p1, lobby) == ["", "participant1", "participant2"]
-    assert await expire(users, 2) == 1
+    assert await expire(users, 6) == 1
     assert await user_ids(p1, lobby) == ["participant1", "participant2"]
     assert (await room(guest, lobby))["sessionId"] == "0"
     assert (await guest.post(f"/call/{lobby}/ping")).status == 404
