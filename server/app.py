@@ -87,11 +87,15 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         if status == 405:
             return Response(b"", status=405, headers={"Allow": ", ".join(getattr(exc, "valid_methods", None) or [])})
         if not ocs.is_ocs_path(request.path):
-            return Response(exc.description or "", status=status, content_type="text/plain; charset=utf-8")
+            return Response(exc.description or "", status=status, content_type="text/plain; charset=utf-8",
+                            headers={"Connection": "close"} if status == 413 else None)
         if status == 404:
             return ocs.unknown_route()
         if status == 413:
-            return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes")
+            # The rest of the body was never read, so this connection cannot carry another request;
+            # say so, or a keep-alive client reuses it and sees it dropped.
+            return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes",
+                              headers={"Connection": "close"})
         return ocs.render(None, status, message=exc.description)
 
     @app.errorhandler(Exception)

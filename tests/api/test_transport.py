@@ -260,6 +260,7 @@ async def test_oversized_body_is_a_413_envelope(p1):
     assert r.status == 413
     assert r.meta["statuscode"] == 413
     assert "bytes" in r.meta["message"]
+    assert r.headers["connection"] == "close"     # the unread body makes the connection unusable
     assert await p1.rooms() == []
 
 
