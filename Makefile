@@ -19,7 +19,7 @@ run: install
 	$(BIN)/parley serve --bind $(BIND) --data-dir $(DATA)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info

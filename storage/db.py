@@ -58,6 +58,7 @@ class Database:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._token = trio.lowlevel.current_trio_token()
         self._conn = connect(self.path)
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="parley-db", daemon=True)
         self._thread.start()
 
@@ -75,12 +76,18 @@ class Database:
     async def run(self, unit: Unit[T]) -> T:
         """Run `unit(conn)` on the DB thread inside one transaction and return its result.
 
-        Exceptions raised by the unit roll the transaction back and re-raise here.
+        Exceptions raised by the unit roll the transaction back and re-raise here. After
+        `close()` this raises RuntimeError at once: no thread would ever answer.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._closed:
+            raise RuntimeError(f"the database {self.path} is closed")
         self._queue.put((unit, trio.lowlevel.current_task()))
         return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
