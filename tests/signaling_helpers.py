@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -57,6 +58,7 @@ class SignalingSocket:
     def __init__(self, ws) -> None:
         self.ws = ws
         self.next_id = 1
+        self.hello_reply: dict[str, Any] = {}
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_message(json.dumps(frame))
@@ -104,22 +106,37 @@ def is_event(target: str, kind: str):
     return lambda f: f.get("type") == "event" and f["event"]["target"] == target and f["event"]["type"] == kind
 
 
+@asynccontextmanager
 async def connect(server: RunningServer, actor: Actor | None = None, token: str | None = None,
                   session_id: str | None = None):
-    """An async context manager yielding a SignalingSocket; with `actor` it says hello as that actor
-    (ticket from /signaling/settings) and with `token`/`session_id` also joins the room."""
-    from contextlib import asynccontextmanager
+    """A SignalingSocket; with `actor` it says hello as that actor (ticket from /signaling/settings)
+    and with `token`/`session_id` also joins the room. `sock.hello_reply` keeps the hello answer."""
+    async with open_websocket_url(ws_url(server)) as ws:
+        sock = SignalingSocket(ws)
+        if actor is not None:
+            ticket = (await settings(actor))["ticket"]
+            sock.hello_reply = await sock.hello(actor.user, ticket)
+            assert sock.hello_reply["type"] == "hello", sock.hello_reply
+            if token is not None:
+                reply = await sock.join_room(token, session_id)
+                assert reply["type"] == "room", reply
+        yield sock
 
-    @asynccontextmanager
-    async def manager():
-        async with open_websocket_url(ws_url(server)) as ws:
-            sock = SignalingSocket(ws)
-            if actor is not None:
-                ticket = (await settings(actor))["ticket"]
-                reply = await sock.hello(actor.user, ticket)
-                assert reply["type"] == "hello", reply
-                if token is not None:
-                    reply = await sock.join_room(token, session_id)
-                    assert reply["type"] == "room", reply
-            yield sock
-    return manager()
+@asynccontextmanager
+async def custom_server(tmp_path, **overrides: Any):
+    """A running Parley with config overrides and the usual participant1-3."""
+    from server.domain import accounts
+
+    from .support import PASSWORD, start_server, test_config
+
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        running = await start_server(nursery, test_config(str(tmp_path), **overrides), stop)
+        for n in (1, 2, 3):
+            await accounts.add_user(running.ctx, f"participant{n}", PASSWORD, f"participant{n}-displayname")
+        try:
+            yield running
+        finally:
+            for actor in running.actors:
+                await actor.aclose()
+            stop.set()
