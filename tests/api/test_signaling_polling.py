@@ -233,17 +233,16 @@ async def test_no_database_query_while_parked(p1, p2, users):
 
 async def test_pull_pings_the_session(p1, p2, users):
     token = await p1.create_room(3)
-    await joined(p1, token)
+    s1 = await joined(p1, token)
     s2 = await joined(p2, token)
     users.clock.advance(25)
     reply = await pull(p2, token)
     pings = {u["sessionId"]: u["lastPing"] for u in users_in_room(reply)}
     assert pings[s2] >= int(users.clock()) - 1
-    users.clock.advance(10)                      # p1 pinged 35 s ago: no longer listed
-    await p1.post(f"/call/{token}/ping")
-    users.clock.advance(0)
-    reply = await pull(p2, token)
-    assert s2 in {u["sessionId"] for u in users_in_room(reply)}
+    users.clock.advance(10)                      # p1 last pinged 35 s ago, p2 10 s ago
+    await offer(p1, token, s1, s2)               # (sending does not ping)
+    listed = {u["sessionId"] for u in users_in_room(await pull(p2, token))}
+    assert listed == {s2}
 
 
 async def test_inactive_sessions_are_not_listed(p1, p2, users):

@@ -25,7 +25,7 @@ PASSWORD = "123456"
 async def run_peer(server, token: str, user: str, mode: str, *extra: str) -> dict:
     command = [sys.executable, "-m", "tests.e2e.webrtc_peer", "--url", server.url, "--token", token,
                "--mode", mode, "--user", user, "--password", PASSWORD, "--name", user, *extra]
-    with trio.fail_after(60):
+    with trio.fail_after(90):
         done = await trio.run_process(command, cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
@@ -70,9 +70,19 @@ async def test_polling_and_websocket_peers_open_a_data_channel(rtc, tmp_path):
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        return udp.getsockname()[1]
+    """A port free for both UDP and TCP (coturn listens on both), below the kernel's ephemeral
+    range so no outgoing connection of the test run can take it meanwhile."""
+    import random
+    for _ in range(200):
+        port = random.randint(20000, 28999)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            try:
+                udp.bind(("127.0.0.1", port))
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port for coturn")
 
 
 @pytest.fixture
@@ -80,7 +90,7 @@ def coturn(tmp_path):
     """coturn on 127.0.0.1 with the TURN REST scheme (use-auth-secret), no TLS, no CLI."""
     require("coturn", binary="turnserver")
     port, secret = free_port(), "parley-turn-secret"
-    relay_base = 40000 + (port % 2000) * 10
+    relay_base = 29000 + (port % 18) * 200    # relay ports, also below the ephemeral range
     process = subprocess.Popen(
         ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
          f"--min-port={relay_base}", f"--max-port={relay_base + 200}", "--use-auth-secret",

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import http.cookiejar
 import json
+import os
 import sys
 import urllib.error
 import urllib.parse
@@ -224,9 +225,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         message = await asyncio.wait_for(received, args.timeout)
         await asyncio.sleep(0.5)       # let our own hello reach the other side before closing
+    except BaseException:
+        print(f"{args.name} ({session[:12]}) gave up: peer={str(peer.get('id'))[:12]} seen={sorted(types_seen)} "
+              f"local={sorted(local_types)} ice={pc.iceConnectionState} connection={pc.connectionState} "
+              f"signaling={pc.signalingState}", file=sys.stderr, flush=True)
+        raise
     finally:
         loop_task.cancel()
         await pc.close()
+        # Leave like a Talk client does; this also ends our own parked pull at once.
+        await http("DELETE", f"/room/{args.token}/participants/active")
     return {"session": session, "received": message, "peer": peer.get("id"), "types": sorted(types_seen),
             "local_candidate_types": sorted(local_types)}
 
@@ -240,11 +248,11 @@ def main() -> None:
     parser.add_argument("--password")
     parser.add_argument("--name", default="peer")
     parser.add_argument("--relay-only", action="store_true")
-    parser.add_argument("--timeout", type=float, default=30)
+    parser.add_argument("--timeout", type=float, default=60)
     args = parser.parse_args()
     result = asyncio.run(run(args))
     print(json.dumps(result), flush=True)
-    sys.exit(0)
+    os._exit(0)    # do not wait for a pull thread still parked in the server
 
 
 if __name__ == "__main__":
