@@ -72,6 +72,10 @@ class Hub(Protocol):   # the parts of signaling.hub.Hub used here
     websockets: SignalingSessions
 
 
+class ConnectionClosed(Exception):
+    """Raised by the transport's `receive` when the client has gone away."""
+
+
 class ProtocolError(Exception):
     """A client error answered with the error envelope; `close` ends the connection after it."""
 
@@ -145,8 +149,13 @@ class Connection:
                 if self.session is not None and self.session.box is not None:
                     self._start_pump(self.session.box)
                 nursery.start_soon(self._keepalive)
-                await self._read_loop()
+                try:
+                    await self._read_loop()
+                except ConnectionClosed:
+                    pass      # gone without bye: the session waits for a resume (see finally)
                 nursery.cancel_scope.cancel()
+        except ConnectionClosed:
+            pass              # gone during the handshake
         finally:
             session = self.session
             if session is not None and session.connection is self:

@@ -252,3 +252,20 @@ async def test_resume_after_window_fails_and_ends_the_talk_session(p1, p2, users
         sock = SignalingSocket(ws)
         r = await sock.request({"type": "hello", "hello": {"version": "1.0", "resumeid": hello["hello"]["resumeid"]}})
         assert r["type"] == "error" and r["error"]["code"] == "no_such_session"
+
+
+async def test_resume_from_a_new_socket_takes_over_the_old_one(p1, p2, users):
+    token = await p1.create_room(3)
+    s1, s2 = await joined(p1, token), await joined(p2, token)
+    async with connect(users, p1, token, s1) as old:
+        resume_id = old.hello_reply["hello"]["resumeid"]
+        async with open_websocket_url(ws_url(users)) as ws:
+            new = SignalingSocket(ws)
+            reply = await new.request({"type": "hello", "hello": {"version": "1.0", "resumeid": resume_id}})
+            assert reply["hello"]["sessionid"] == s1
+            with pytest.raises(ConnectionClosed):
+                for _ in range(10):
+                    await old.receive()
+            await send(p2, token, envelope(s2, {"to": s1, "type": "offer"}))
+            got = await new.receive_until(lambda f: f["type"] == "message")
+            assert got["message"]["sender"]["sessionid"] == s2
