@@ -116,6 +116,8 @@ class Mailbox:
     async def wait(self, timeout: float = float("inf")) -> bool:
         """Park until something is pending or `timeout` passes; True if something is pending.
         Cancellation just unparks: nothing is taken here."""
+        if self.pending():
+            return True
         with trio.move_on_after(timeout):
             self.waiters += 1
             try:
