@@ -16,6 +16,7 @@ costs more than the server does and would measure itself. Only 127.0.0.1 is cont
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -25,10 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import trio
-from trio_websocket import open_websocket_url
 
 ROOT = Path(__file__).resolve().parents[1]
 API = "/ocs/v2.php/apps/spreed/api/v1"
@@ -127,7 +128,7 @@ def cpu_seconds(pid: int) -> float:
 
 # -- setup helpers -----------------------------------------------------------------------------------
 
-AUTH = "Authorization: Basic " + __import__("base64").b64encode(b"bench:bench-password").decode() + "\r\n"
+AUTH = "Authorization: Basic " + base64.b64encode(b"bench:bench-password").decode() + "\r\n"
 
 
 async def create_room(owner: RawHttp) -> str:
@@ -177,7 +178,7 @@ async def polling_latency(port: int, owner: RawHttp, samples: int) -> dict[str, 
     receiver, r_session, _ = await guest(port, token)
     await receiver.call("GET", f"/signaling/{token}")          # the first pull answers at once
     payload = json.dumps({"to": r_session, "type": "candidate", "payload": {"candidate": "x" * 200}})
-    form = "messages=" + __import__("urllib.parse").parse.quote(json.dumps(
+    form = "messages=" + urllib.parse.quote(json.dumps(
         [{"ev": "message", "fn": payload, "sessionId": s_session}]))
     post = sender.build("POST", f"/signaling/{token}", form.encode())
     pull = receiver.build("GET", f"/signaling/{token}")

@@ -4,7 +4,6 @@ credentials from /signaling/settings."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
