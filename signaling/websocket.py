@@ -112,7 +112,6 @@ class Connection:
         self.session: SignalingSession | None = None
         self._pump_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
-        self._kicked = False
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -162,15 +161,23 @@ class Connection:
                 registry.detach(session, self.now())
 
     async def _handshake(self) -> bool:
+        """Wait for a successful hello. A failed resume may be followed by a full hello on the
+        same connection (Talk clients do exactly that); anything else fails and closes."""
         request_id = None
         try:
             with trio.fail_after(self.settings.hello_timeout):
-                frame = await self._next_frame()
-            request_id = frame.get("id")
-            if frame["type"] != "hello":
-                raise ProtocolError("hello_expected", "the first message must be a hello", close=True)
-            await self._hello(frame)
-            return True
+                while True:
+                    frame = await self._next_frame()
+                    request_id = frame.get("id")
+                    if frame["type"] != "hello":
+                        raise ProtocolError("hello_expected", "the first message must be a hello", close=True)
+                    try:
+                        await self._hello(frame)
+                        return True
+                    except ProtocolError as exc:
+                        if exc.close:
+                            raise
+                        await self.send(error_frame(exc.code, exc.message, request_id))
         except trio.TooSlowError:
             await self._fail(ProtocolError("hello_timeout", f"no hello within {self.settings.hello_timeout} s"))
         except ProtocolError as exc:
@@ -207,7 +214,6 @@ class Connection:
 
     def kick(self) -> None:
         """Another connection resumed this session: stop serving it here."""
-        self._kicked = True
         self.session = None
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()

@@ -252,6 +252,9 @@ async def test_resume_after_window_fails_and_ends_the_talk_session(p1, p2, users
         sock = SignalingSocket(ws)
         r = await sock.request({"type": "hello", "hello": {"version": "1.0", "resumeid": hello["hello"]["resumeid"]}})
         assert r["type"] == "error" and r["error"]["code"] == "no_such_session"
+        # like a Talk client, fall back to a full hello on the same connection
+        r = await sock.hello("participant1", (await settings(p1))["ticket"])
+        assert r["type"] == "hello" and r["hello"]["sessionid"] != s1
 
 
 async def test_resume_from_a_new_socket_takes_over_the_old_one(p1, p2, users):
