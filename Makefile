@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench bench-signaling clean
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Signaling relay latency (polling, WebSocket) and WebSocket throughput; see docs/PERFORMANCE.md.
+bench-signaling: install
+	$(BIN)/python bench/signaling_relay.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

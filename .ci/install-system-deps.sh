@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# System packages the test suite needs, from Debian's archive. Each block installs only what is
-# missing, so a prepared machine pays nothing. Add new packages as new blocks.
+# System packages the test suite needs, installed only when missing (additive: each feature adds
+# its own lines). Runs as root in CI; locally run it with sudo or skip it (those tests then skip).
 set -euo pipefail
 
-apt_updated=0
-apt_install() {
-    if [ "$apt_updated" = 0 ]; then
-        apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-}
+missing=()
+# coturn: `turnserver` and `turnutils_uclient` for the TURN end-to-end tests (tests/e2e).
+command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
 
-# Chromium for the web client's browser tests (tests/web); Playwright drives it, never downloads one.
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# chromium: the browser the web client's tests drive with Playwright (tests/web). Installed with
+# its recommended packages (fonts), so screenshots show text; Playwright never downloads a browser.
 if [ ! -x /usr/bin/chromium ]; then
-    apt_install chromium
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium
 fi

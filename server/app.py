@@ -21,7 +21,9 @@ from .config import Config
 from .domain import housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
+from .domain.signaling import SignalingBackend
 from .routes import register_endpoints, register_web
+from .routes.signaling import register_websocket
 
 log = logging.getLogger("parley")
 
@@ -47,6 +49,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     app.url_map.converters["token"] = TokenConverter
     app.url_map.strict_slashes = False
     register_endpoints(app)
+    register_websocket(app)
     register_web(app)   # the browser client and its login
     timer: housekeeping.Timer | None = None
 
@@ -65,6 +68,8 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             nonlocal timer
             timer = housekeeping.Timer(ctx)
             app.nursery.start_soon(timer.run)
+        # Ends WebSocket signaling sessions whose resume window passed; sweeps idle mailboxes.
+        app.nursery.start_soon(ctx.hub.websockets.run, SignalingBackend(ctx).leave, ctx.clock)
 
     @app.after_serving
     async def stop() -> None:

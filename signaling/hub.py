@@ -13,6 +13,7 @@ from .chat_feed import ChatFeeds
 from .events import Event, RoomDeleted
 from .mailbox import Mailboxes
 from .presence import Presence
+from .ws_sessions import SignalingSessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,9 @@ class HubStatistics:
     chat_waiters: int
     mailboxes: int
     events_published: int
+    signaling_waiters: int = 0
+    websocket_sessions: int = 0
+    signals_delivered: int = 0
 
 
 class Hub:
@@ -29,6 +33,7 @@ class Hub:
         self.presence = Presence()
         self.chat = ChatFeeds()
         self.mailboxes = Mailboxes()
+        self.websockets = SignalingSessions(self.mailboxes)
         self._published = 0
 
     def publish(self, event: Event) -> None:
@@ -42,8 +47,11 @@ class Hub:
         """A chat message was committed: wake the room's chat waiters (and later, signaling)."""
         self._published += 1
         self.chat.posted(token, message_id, rendered)
+        self.mailboxes.on_chat(token)   # WebSocket clients are told to fetch chat
 
     def statistics(self) -> HubStatistics:
         return HubStatistics(live_sessions=len(self.presence), chat_rooms=len(self.chat),
                              chat_waiters=self.chat.waiting(), mailboxes=len(self.mailboxes),
-                             events_published=self._published)
+                             events_published=self._published,
+                             signaling_waiters=self.mailboxes.waiting(), websocket_sessions=len(self.websockets),
+                             signals_delivered=self.mailboxes.delivered)
