@@ -9,6 +9,7 @@ from storage import accounts as accounts_db
 from storage import rooms as rooms_db
 from storage.records import ParticipantType, RoomType, User
 
+from .chat_render import USERS, actor_renamed
 from .context import Actor, Ctx
 from .errors import BadParameter, AlreadyExists, Forbidden, GroupNotFound, NotLoggedIn, UserNotFound
 
@@ -67,7 +68,9 @@ async def add_user(ctx: Ctx, user_id: str | None, password: str | None, display_
             raise AlreadyExists(f"user {user_id} already exists")
         accounts_db.insert_user(conn, user_id, name, password_hash, admin, ctx.now())
         return User(user_id, name, password_hash, admin)  # type: ignore[arg-type]
-    return await ctx.db.run(unit)
+    user = await ctx.db.run(unit)
+    actor_renamed(ctx.hub, USERS, user_id, name)   # recent mentions of this id stop being "Unknown user"
+    return user
 
 
 async def get_user(ctx: Ctx, user_id: str) -> tuple[User, list[str]]:
@@ -104,6 +107,7 @@ async def set_display_name(ctx: Ctx, user_id: str, display_name: str | None) -> 
             raise UserNotFound(f"user {user_id} does not exist")
         accounts_db.set_display_name(conn, user_id, name)
     await ctx.db.run(unit)
+    actor_renamed(ctx.hub, USERS, user_id, name)   # chat messages already rendered in the hub
 
 
 async def delete_user(ctx: Ctx, user_id: str) -> None:
@@ -127,6 +131,7 @@ async def delete_user(ctx: Ctx, user_id: str) -> None:
         return deleted, changed
     deleted, changed = await ctx.db.run(unit)
     ctx.passwords.forget_user(user_id)
+    actor_renamed(ctx.hub, USERS, user_id, None)   # their messages elsewhere now show no name
     for token, room_id in deleted:
         ctx.hub.publish(RoomDeleted(token, room_id))
     for token, room_id in changed:
