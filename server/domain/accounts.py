@@ -131,9 +131,9 @@ async def delete_user(ctx: Ctx, user_id: str) -> None:
         return deleted, changed
     deleted, changed = await ctx.db.run(unit)
     ctx.passwords.forget_user(user_id)
-    actor_renamed(ctx.hub, USERS, user_id, None)   # their messages elsewhere now show no name
     for token, room_id in deleted:
         ctx.hub.publish(RoomDeleted(token, room_id))
+    actor_renamed(ctx.hub, USERS, user_id, None)   # their messages elsewhere now show no name
     for token, room_id in changed:
         ctx.hub.publish(ParticipantsChanged(token, room_id))
 
