@@ -9,9 +9,9 @@ from storage import accounts as accounts_db
 from storage import rooms as rooms_db
 from storage.records import ParticipantType, RoomType, User
 
-from .chat_render import USERS, actor_renamed
 from .context import Actor, Ctx
 from .errors import BadParameter, AlreadyExists, Forbidden, GroupNotFound, NotLoggedIn, UserNotFound
+from .chat_render import USERS, actor_renamed   # renames must reach chat messages kept in the hub
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 MAX_DISPLAY_NAME = 64
