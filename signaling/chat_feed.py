@@ -32,6 +32,16 @@ RING_SIZE = 128
 MAX_FEEDS = 512
 
 
+class Batch(list):
+    """Messages handed to every woken waiter that asked for the same range. Renderers share their
+    work through `memo` (e.g. the encoded response body per format): a fan-out renders once."""
+    __slots__ = ("memo",)
+
+    def __init__(self, messages: list[Any]) -> None:
+        super().__init__(messages)
+        self.memo: dict[Any, Any] = {}
+
+
 @dataclass(eq=False)
 class RoomFeed:
     last_id: int = 0
@@ -41,6 +51,7 @@ class RoomFeed:
     changed: trio.Event = field(default_factory=trio.Event)
     waiters: int = 0
     closed: bool = False         # the room was deleted
+    batches: dict[tuple[int, int], Batch] = field(default_factory=dict)   # (cursor, limit) → batch
 
 
 class ChatFeeds:
@@ -93,6 +104,7 @@ class ChatFeeds:
         if len(feed.ring) == feed.ring.maxlen:
             feed.complete_after = feed.ring[0][0]
         feed.ring.append((message_id, rendered))
+        feed.batches.clear()
         feed.last_id = message_id
         feed.changed.set()
         feed.changed = trio.Event()
@@ -103,6 +115,7 @@ class ChatFeeds:
         feeds = [self._feeds[token]] if token in self._feeds else [] if token else list(self._feeds.values())
         for feed in feeds:
             feed.ring = deque(((i, patch(m)) for i, m in feed.ring), maxlen=RING_SIZE)
+            feed.batches.clear()
 
     def room_changed(self, token: str) -> None:
         """Participants or room settings changed: parked waiters must re-check access on wake-up."""
@@ -132,18 +145,22 @@ class ChatFeeds:
         feed = self._feeds.get(token)
         return feed is None or feed.changed_at > mark
 
-    def recent_after(self, token: str, cursor: int, limit: int) -> list[Any] | None:
-        """Up to `limit` messages with id > cursor, oldest first, if the ring covers them; else None."""
+    def recent_after(self, token: str, cursor: int, limit: int) -> Batch | None:
+        """Up to `limit` messages with id > cursor, oldest first, if the ring covers them; else None.
+        Waiters asking for the same range between two posts get the same `Batch`."""
         feed = self._feeds.get(token)
         if feed is None or cursor < feed.complete_after:
             return None
-        result = []
-        for message_id, rendered in feed.ring:
-            if message_id > cursor:
-                result.append(rendered)
-                if len(result) == limit:
-                    break
-        return result
+        batch = feed.batches.get((cursor, limit))
+        if batch is None:
+            result = []
+            for message_id, rendered in feed.ring:
+                if message_id > cursor:
+                    result.append(rendered)
+                    if len(result) == limit:
+                        break
+            batch = feed.batches[(cursor, limit)] = Batch(result)
+        return batch
 
     async def wait_after(self, token: str, cursor: int, known_last_id: int, timeout: float) -> bool:
         """Park until the room has a message with id > cursor, the room is deleted, or `timeout`

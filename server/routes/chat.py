@@ -21,7 +21,8 @@ async def receive_messages(ctx, actor, params, token):
         last_known=params.int("lastKnownMessageId", 0), timeout=params.int("timeout"))
     if not page:
         return render(None, 304)
-    return render(page, headers={"X-Chat-Last-Given": str(page[-1]["id"])})
+    # A page from the hub (a woken long-poll) carries a memo: its body is encoded once per fan-out.
+    return render(page, headers={"X-Chat-Last-Given": str(page[-1]["id"])}, memo=getattr(page, "memo", None))
 
 
 @endpoint(CHAT + "/mentions", "GET")

@@ -44,6 +44,10 @@ async def test_every_parked_member_gets_the_message(users, p1, p2, p3):
         await wait_parked(users, 3)
         await send(p1, token, "to all")
     assert [[m["message"] for m in r.data] for r in replies] == [["to all"]] * 3
+    assert len({r.text for r in replies}) == 1
+    # The three woken polls shared one batch from the hub, and its body was encoded once.
+    batch = users.ctx.hub.chat.recent_after(token, 0, 100)   # the cursor and limit the polls used
+    assert list(batch.memo.values()) == [replies[0].text.encode()]
 
 
 async def test_long_poll_times_out_with_304_and_an_empty_body(users, p1):
