@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench bench-chat clean
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Chat fan-out benchmark (not a test; a few minutes): see docs/PERFORMANCE.md.
+bench: bench-chat
+
+bench-chat: install
+	$(BIN)/python bench/chat_fanout.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
