@@ -129,3 +129,19 @@ async def test_renaming_a_user_renames_their_messages_and_mentions(users, p1, p2
     for messages in ((await read(p1, room)).data, users.ctx.hub.chat.recent_after(room, 0, 10)[::-1]):
         assert messages[0]["messageParameters"]["mention-user1"]["name"] == "Second"
         assert messages[1]["actorDisplayName"] == "Second"
+
+
+async def test_deleting_a_room_ends_its_parked_polls_at_once(users, p1, room):
+    import trio
+
+    from .chat_steps import wait_parked
+    replies = []
+
+    async def poll():
+        replies.append(await read(p1, room, lookIntoFuture=1, timeout=30))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll)
+            await wait_parked(users, 1)
+            assert (await p1.delete(f"/room/{room}")).status == 200
+    assert replies[0].status == 404
