@@ -39,14 +39,15 @@ def tune_gc() -> None:
 
     A collection's pause grows with the number of objects in the generations it walks, and a
     young generation under churn holds far more objects than its threshold (deallocations of old
-    objects lower the count). Measured with 5,000 parked chat polls: (100000, 50, 1000) gave
-    young-generation pauses of 70-170 ms; (10000, 5, 1000) keeps generations 0 and 1 small
-    (pauses under ~50 ms while polls are held). A full collection still waits for 1000
-    generation-1 runs (about 50 million net allocations) and a 25% growth of the long-lived heap.
-    Objects alive after start-up (modules, routes) are frozen out of every collection."""
+    objects lower the count). With 5,000 parked chat polls, (100000, 50, 1000) gave young-
+    generation pauses of 70-170 ms and (10000, 5, 1000) generation-1 pauses of 65-90 ms;
+    (5000, 2, 1000) keeps both generations small (pauses of about 6 and 20-25 ms while polls are
+    held). A full collection waits for 1000 generation-1 runs (about 10 million net allocations)
+    and a 25% growth of the long-lived heap. Objects alive after start-up (modules, routes) are
+    frozen out of every collection."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 5, 1000)
+    gc.set_threshold(5_000, 2, 1000)
 
 
 def hypercorn_config(bind: str) -> HyperConfig:
