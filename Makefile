@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench bench-chat clean
+.PHONY: run test install bench bench-chat bench-signaling clean
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,17 @@ run: install
 	$(BIN)/parley serve --bind $(BIND) --data-dir $(DATA)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
-# Chat fan-out benchmark (not a test; a few minutes): see docs/PERFORMANCE.md.
-bench: bench-chat
+# Signaling relay latency (polling, WebSocket) and WebSocket throughput; see docs/PERFORMANCE.md.
+bench-signaling: install
+	$(BIN)/python bench/signaling_relay.py
 
+# Chat fan-out benchmark (not a test; about 70 s); see docs/PERFORMANCE.md.
 bench-chat: install
 	$(BIN)/python bench/chat_fanout.py
+
+bench: bench-chat bench-signaling
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -21,7 +21,9 @@ from .config import Config
 from .domain import housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
+from .domain.signaling import SignalingBackend
 from .routes import register_endpoints
+from .routes.signaling import register_websocket
 
 log = logging.getLogger("parley")
 
@@ -47,6 +49,8 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     app.url_map.converters["token"] = TokenConverter
     app.url_map.strict_slashes = False
     register_endpoints(app)
+    register_websocket(app)
+    timer: housekeeping.Timer | None = None
 
     @app.before_serving
     async def start() -> None:
@@ -60,11 +64,17 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         app.parley_ctx = ctx  # type: ignore[attr-defined]
         await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
         if housekeeping_timer:
-            app.nursery.start_soon(housekeeping.run_forever, ctx)
+            nonlocal timer
+            timer = housekeeping.Timer(ctx)
+            app.nursery.start_soon(timer.run)
+        # Ends WebSocket signaling sessions whose resume window passed; sweeps idle mailboxes.
+        app.nursery.start_soon(ctx.hub.websockets.run, SignalingBackend(ctx).leave, ctx.clock)
 
     @app.after_serving
     async def stop() -> None:
         ctx: Ctx = app.parley_ctx  # type: ignore[attr-defined]
+        if timer is not None:
+            await timer.stop()   # before the database closes (see housekeeping.Timer)
         await housekeeping.run_once(ctx, ctx.now())   # store the pings gathered in memory
         ctx.db.close()
 
@@ -82,11 +92,15 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         if status == 405:
             return Response(b"", status=405, headers={"Allow": ", ".join(getattr(exc, "valid_methods", None) or [])})
         if not ocs.is_ocs_path(request.path):
-            return Response(exc.description or "", status=status, content_type="text/plain; charset=utf-8")
+            return Response(exc.description or "", status=status, content_type="text/plain; charset=utf-8",
+                            headers={"Connection": "close"} if status == 413 else None)
         if status == 404:
             return ocs.unknown_route()
         if status == 413:
-            return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes")
+            # The rest of the body was never read, so this connection cannot carry another request;
+            # say so, or a keep-alive client reuses it and sees it dropped.
+            return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes",
+                              headers={"Connection": "close"})
         return ocs.render(None, status, message=exc.description)
 
     @app.errorhandler(Exception)

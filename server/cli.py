@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import sqlite3
 import sys
 from typing import Any, Awaitable, Callable
 
@@ -83,8 +84,32 @@ def _read_password(args: argparse.Namespace) -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+def _environment_error(exc: BaseException) -> OSError | sqlite3.Error | None:
+    """The OS or database error behind `exc`, looking inside exception groups (trio wraps what
+    fails inside a nursery, e.g. hypercorn's bind)."""
+    if isinstance(exc, (OSError, sqlite3.Error)):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _environment_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _describe(error: OSError | sqlite3.Error, args: argparse.Namespace, config: config_mod.Config | None) -> str:
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.strerror or error}: {error.filename}"
+    if isinstance(error, OSError) and args.command == "serve" and config is not None:
+        return f"cannot listen on {config.bind}: {error.strerror or error}"
+    if isinstance(error, sqlite3.Error) and config is not None:
+        return f"database {config.db_path}: {error}"
+    return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    config: config_mod.Config | None = None
     try:
         config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None))
         logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
@@ -122,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"parley: config error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:   # an unusable data directory, a port in use, a broken database file
+        error = _environment_error(exc)
+        if error is None:
+            raise
+        print(f"parley: error: {_describe(error, args, config)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class Config:
     turn_servers: tuple[TurnServer, ...] = ()
     websocket: bool = True
     public_url: str = ""
+    # Seconds a new WebSocket connection has to send its hello (strukturag: 2).
+    hello_timeout: float = 2.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -104,7 +106,7 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
                     for t in value)
             except (KeyError, TypeError):
                 raise ConfigError("turn_servers entries need 'server' and 'secret'") from None
-        elif key in ("websocket", "public_url"):
+        elif key in ("websocket", "public_url", "hello_timeout"):
             changes[key] = _coerce(key, value)
         else:
             raise ConfigError(f"unknown key [signaling] {key}")

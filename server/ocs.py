@@ -11,7 +11,7 @@ import logging
 from typing import Any
 from xml.sax.saxutils import escape
 
-from quart import Response, request
+from quart import Response, g, request
 
 from .domain.errors import ParleyError
 
@@ -32,8 +32,9 @@ def is_ocs_path(path: str) -> bool:
 
 
 def wants_json() -> bool:
-    """`format` (query or form) first, then the first Accept part that is exactly json or xml; XML by default."""
-    fmt = request.args.get("format")
+    """`format` (body, else query) first, then the first Accept part that is exactly json or xml;
+    XML by default. The body's `format` is known once `Params.load` has read it."""
+    fmt = g.get("ocs_format") or request.args.get("format")
     if fmt in ("json", "xml"):
         return fmt == "json"
     for part in request.headers.get("Accept", "").split(","):

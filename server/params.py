@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import request
+from quart import g, request
 
 from .domain.errors import BadParameter
 
@@ -35,6 +35,8 @@ class Params:
                 if not isinstance(body, dict):
                     raise BadParameter("the JSON body must be an object")
                 values.update(body)
+        if values.get("format") in ("json", "xml"):
+            g.ocs_format = values["format"]   # the body may choose the response format too (§1.3)
         return cls(values)
 
     def __contains__(self, name: str) -> bool:

@@ -57,6 +57,7 @@ def hypercorn_config(bind: str) -> HyperConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.keep_alive_timeout = 75  # browsers keep idle connections longer than hypercorn's default 5 s
+    hc.websocket_max_message_size = 64 * 1024  # signaling frames (strukturag's cap); larger closes with 1009
     return hc
 
 

@@ -25,13 +25,4 @@ class RoomDeleted:
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ChatPosted:
-    """A chat message was committed (Talk's external-signaling "chat refresh"). `Hub.chat_posted`
-    publishes it; it carries no message body, only what a mailbox needs to fold wake-ups."""
-    token: str
-    room_id: int
-    message_id: int
-
-
-Event = ParticipantsChanged | RoomChanged | RoomDeleted | ChatPosted
+Event = ParticipantsChanged | RoomChanged | RoomDeleted

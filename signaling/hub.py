@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chat_feed import ChatFeeds
-from .events import ChatPosted, Event, ParticipantsChanged, RoomChanged, RoomDeleted
+from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
 from .mailbox import Mailboxes
 from .presence import Presence
+from .ws_sessions import SignalingSessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,9 @@ class HubStatistics:
     chat_waiters: int
     mailboxes: int
     events_published: int
+    signaling_waiters: int = 0
+    websocket_sessions: int = 0
+    signals_delivered: int = 0
 
 
 class Hub:
@@ -43,6 +47,7 @@ class Hub:
         self.presence = Presence()
         self.chat = ChatFeeds()
         self.mailboxes = Mailboxes()
+        self.websockets = SignalingSessions(self.mailboxes)
         self._published = 0
 
     def publish(self, event: Event) -> None:
@@ -50,8 +55,7 @@ class Hub:
 
         Participant and room events make parked chat waiters of the room re-check their access
         when they next wake (a removed guest gets no further messages); a deleted room wakes its
-        chat waiters at once. `ChatPosted` here only reaches the mailboxes: chat long-polls are
-        woken by `chat_posted`, which also carries the rendered message.
+        chat waiters at once. Chat messages go through `chat_posted` instead.
         """
         self._published += 1
         if isinstance(event, RoomDeleted):
@@ -60,13 +64,13 @@ class Hub:
             self.chat.room_changed(event.token)
         self.mailboxes.on_event(event)
 
-    def chat_posted(self, token: str, message_id: int, rendered: Any, room_id: int = 0) -> None:
+    def chat_posted(self, token: str, message_id: int, rendered: Any) -> None:
         """A chat message was committed: put `rendered` (the API message object, shared read-only
-        by every woken waiter) in the room's ring, wake the room's chat waiters, and tell the
-        mailboxes (`ChatPosted`). Call in commit order; never blocks."""
+        by every woken waiter) in the room's ring, wake the room's chat waiters, and have the
+        mailboxes tell WebSocket clients to fetch chat. Call in commit order; never blocks."""
         self._published += 1
         self.chat.posted(token, message_id, rendered)
-        self.mailboxes.on_event(ChatPosted(token, room_id, message_id))
+        self.mailboxes.on_chat(token)   # WebSocket clients are told to fetch chat
 
     async def wait_for_chat(self, token: str, cursor: int, known_last_id: int, timeout: float) -> bool:
         """Park until `token`'s room has a message with id > `cursor`, is deleted, or `timeout`
@@ -77,4 +81,6 @@ class Hub:
     def statistics(self) -> HubStatistics:
         return HubStatistics(live_sessions=len(self.presence), chat_rooms=len(self.chat),
                              chat_waiters=self.chat.waiting(), mailboxes=len(self.mailboxes),
-                             events_published=self._published)
+                             events_published=self._published,
+                             signaling_waiters=self.mailboxes.waiting(), websocket_sessions=len(self.websockets),
+                             signals_delivered=self.mailboxes.delivered)

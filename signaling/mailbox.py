@@ -1,14 +1,265 @@
-"""Per-session signaling mailboxes (internal polling and WebSocket transports).
+"""Per-session signaling mailboxes, shared by the polling and the WebSocket transport.
 
-Placeholder owned by the signaling work: `on_event` is called by the hub for every event."""
+Theory: every live signaling session (keyed by its Talk session id) owns one mailbox holding
+  * the messages addressed to it and not yet handed out (bounded, oldest dropped, 5 min TTL),
+  * the generation of its room's participant list that its owner last saw; the room's
+    generation moves on every change, so many changes while nobody looks fold into one
+    "changed since you last looked" (one refresh, not N),
+  * flags for room-property changes and chat posts (WebSocket owners only; polling clients have
+    their own chat long-poll and read room properties over REST),
+  * at most one `trio.Event` that a parked owner waits on. Parking costs no database query;
+    a `put` or an event sets it.
+Messages leave the box only through `take()`, which the owner calls when its response is being
+built, so a pull cancelled while parked (client went away) loses nothing.
+
+`Mailboxes` also indexes sessions by room: `Hub.publish` calls `on_event`, which must wake every
+session of the room without asking the database. Sessions register when they prove (against the
+database) that they are in a room: on a pull, a WebSocket room join, or as the verified recipient
+of a message. After a restart the index starts empty and refills the same way; a new mailbox owes
+its owner the participant list, so nothing is missed across a restart.
+
+Generations come from one process-wide counter, so "the room changed after I read generation g"
+is answerable even for a room that had no mailbox yet when the change happened: a reader takes
+`generation(token)` *before* its database read, and any change it might have missed shows up as a
+larger number afterwards.
+"""
 from __future__ import annotations
 
-from .events import Event
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import trio
+
+from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
+
+MAILBOX_LIMIT = 1000      # messages kept per session; the oldest is dropped beyond
+MESSAGE_TTL = 300.0       # seconds a message waits for its recipient (Talk's 5 min job)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One relayed message. `data` is the payload as the sender wrote it; each transport renders
+    it for its recipient (polling: JSON string with `from`; WebSocket: `sender` + `data`)."""
+    sender: str
+    sender_user: str | None
+    data: dict[str, Any]
+    sent_at: float
+
+
+class RoomState:
+    __slots__ = ("token", "generation", "members")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.generation = 0            # sequence number of the last participant change
+        self.members: set[str] = set()
+
+
+class Mailbox:
+    __slots__ = ("session_id", "room", "limit", "queue", "dropped", "seen", "room_changed",
+                 "chat", "gone", "websocket", "touched", "waiters", "_wakeup")
+
+    def __init__(self, session_id: str, room: RoomState, now: float, limit: int = MAILBOX_LIMIT) -> None:
+        self.session_id = session_id
+        self.room = room
+        self.limit = limit
+        self.queue: deque[Signal] = deque()
+        self.dropped = 0
+        self.seen = -1            # a new mailbox owes its owner the participant list
+        self.room_changed = False
+        self.chat = False
+        self.gone = False         # unregistered: the session left, was removed, or the room died
+        self.websocket = False    # owned by a WebSocket session (wants room and chat events)
+        self.touched = now
+        self.waiters = 0
+        self._wakeup: trio.Event | None = None
+
+    # -- producers (sync, never block) ---------------------------------------------------------
+
+    def put(self, signal: Signal) -> None:
+        if len(self.queue) >= self.limit:
+            self.queue.popleft()
+            self.dropped += 1
+        self.queue.append(signal)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+    # -- the owner -----------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        return self.room.token
+
+    @property
+    def list_stale(self) -> bool:
+        """The owner has not yet been shown the latest participant list."""
+        return self.seen < self.room.generation
+
+    def pending(self) -> bool:
+        return bool(self.queue) or self.list_stale or self.room_changed or self.chat or self.gone
+
+    def take(self, now: float, ttl: float = MESSAGE_TTL) -> list[Signal]:
+        """Hand out every waiting message that is not older than `ttl`, oldest first."""
+        self.touched = now
+        if not self.queue:
+            return []
+        cutoff = now - ttl
+        taken = [s for s in self.queue if s.sent_at >= cutoff]
+        self.queue.clear()
+        return taken
+
+    async def wait(self, timeout: float = float("inf")) -> bool:
+        """Park until something is pending or `timeout` passes; True if something is pending.
+        Cancellation just unparks: nothing is taken here."""
+        if self.pending():
+            return True
+        with trio.move_on_after(timeout):
+            self.waiters += 1
+            try:
+                while not self.pending():
+                    if self._wakeup is None:
+                        self._wakeup = trio.Event()
+                    await self._wakeup.wait()
+            finally:
+                self.waiters -= 1
+        return self.pending()
+
+    def expire(self, now: float, ttl: float = MESSAGE_TTL) -> None:
+        cutoff = now - ttl
+        while self.queue and self.queue[0].sent_at < cutoff:
+            self.queue.popleft()
+            self.dropped += 1
 
 
 class Mailboxes:
+    """Every mailbox, indexed by session and by room. Owned by the hub; sync methods never block."""
+
+    def __init__(self, limit: int = MAILBOX_LIMIT, ttl: float = MESSAGE_TTL) -> None:
+        self.limit = limit
+        self.ttl = ttl
+        self._boxes: dict[str, Mailbox] = {}
+        self._rooms: dict[str, RoomState] = {}
+        self._sequence = 0
+        self._sequence_at_sweep = 0
+        self.delivered = 0
+
+    def _room(self, token: str) -> RoomState:
+        room = self._rooms.get(token)
+        if room is None:
+            room = self._rooms[token] = RoomState(token)
+        return room
+
+    def generation(self, token: str) -> int:
+        """The room's participant-list generation; read it *before* reading the list."""
+        room = self._rooms.get(token)
+        return room.generation if room is not None else 0
+
+    def register(self, session_id: str, token: str, now: float) -> Mailbox:
+        """The mailbox of a session proven to be in room `token` (created if missing). A session
+        belongs to one room; registering it elsewhere first unregisters it."""
+        box = self._boxes.get(session_id)
+        if box is not None and box.token == token:
+            box.touched = now
+            return box
+        if box is not None:
+            self.unregister(session_id)
+        room = self._room(token)
+        box = self._boxes[session_id] = Mailbox(session_id, room, now, self.limit)
+        room.members.add(session_id)
+        return box
+
+    def unregister(self, session_id: str) -> None:
+        """Forget a session; a parked owner wakes and finds `gone` set."""
+        box = self._boxes.pop(session_id, None)
+        if box is None:
+            return
+        box.room.members.discard(session_id)   # empty rooms are dropped by sweep(), see there
+        box.gone = True
+        box.wake()
+
+    def get(self, session_id: str) -> Mailbox | None:
+        return self._boxes.get(session_id)
+
+    def room_of(self, session_id: str) -> str | None:
+        box = self._boxes.get(session_id)
+        return box.token if box is not None else None
+
+    def members(self, token: str) -> Iterable[str]:
+        room = self._rooms.get(token)
+        return tuple(room.members) if room is not None else ()
+
+    def deliver(self, recipient: str, signal: Signal) -> bool:
+        box = self._boxes.get(recipient)
+        if box is None:
+            return False
+        box.put(signal)
+        self.delivered += 1
+        return True
+
+    def sync_room(self, token: str, sessions: Iterable[str]) -> None:
+        """The database says these are all sessions of the room: forget the others."""
+        live = set(sessions)
+        for session_id in self.members(token):
+            if session_id not in live:
+                self.unregister(session_id)
+
+    # -- hub events ------------------------------------------------------------------------------
+
     def on_event(self, event: Event) -> None:
-        """Flag every session of the event's room. Never blocks."""
+        """Flag every session of the event's room. Never blocks, never queries."""
+        if isinstance(event, RoomDeleted):
+            for session_id in self.members(event.token):
+                self.unregister(session_id)
+            self._rooms.pop(event.token, None)
+            return
+        if isinstance(event, ParticipantsChanged):
+            room = self._room(event.token)
+            self._sequence += 1
+            room.generation = self._sequence
+            for session_id in room.members:
+                self._boxes[session_id].wake()
+            return
+        room = self._rooms.get(event.token)
+        for session_id in room.members if room is not None else ():
+            box = self._boxes[session_id]
+            if isinstance(event, RoomChanged) and box.websocket:
+                box.room_changed = True
+                box.wake()
+
+    def on_chat(self, token: str) -> None:
+        """A chat message was posted: WebSocket owners tell their client to fetch chat (folded)."""
+        room = self._rooms.get(token)
+        for session_id in room.members if room is not None else ():
+            box = self._boxes[session_id]
+            if box.websocket and not box.chat:
+                box.chat = True
+                box.wake()
+
+    def sweep(self, now: float) -> int:
+        """Drop expired messages, and mailboxes nobody has looked at for `ttl` seconds (their
+        owner stopped pulling without leaving). Returns how many mailboxes were dropped."""
+        idle = [sid for sid, box in self._boxes.items()
+                if box.waiters == 0 and not box.websocket and box.touched < now - self.ttl]
+        for session_id in idle:
+            self.unregister(session_id)
+        # An empty room's generation still matters to a reader that took it just before a
+        # database read; only rooms unchanged for a whole sweep interval are forgotten. A later
+        # change gets a larger number from the process-wide counter, so forgetting is safe.
+        for token in [t for t, room in self._rooms.items()
+                      if not room.members and room.generation <= self._sequence_at_sweep]:
+            del self._rooms[token]
+        self._sequence_at_sweep = self._sequence
+        for box in self._boxes.values():
+            box.expire(now, self.ttl)
+        return len(idle)
+
+    def waiting(self) -> int:
+        return sum(box.waiters for box in self._boxes.values())
 
     def __len__(self) -> int:
-        return 0
+        return len(self._boxes)

@@ -60,6 +60,7 @@ class Database:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._token = trio.lowlevel.current_trio_token()
         self._conn = connect(self.path)
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="parley-db", daemon=True)
         self._thread.start()
 
@@ -81,7 +82,8 @@ class Database:
     async def run(self, unit: Unit[T], *, after_commit: Callable[[T], None] | None = None) -> T:
         """Run `unit(conn)` on the DB thread inside one transaction and return its result.
 
-        Exceptions raised by the unit roll the transaction back and re-raise here.
+        Exceptions raised by the unit roll the transaction back and re-raise here. After
+        `close()` this raises RuntimeError at once: no thread would ever answer.
 
         `after_commit(result)`, if given, runs on the trio thread once the transaction has
         committed (never after a rollback), in commit order across all units, and before this
@@ -90,10 +92,15 @@ class Database:
         the callers, which is not the commit order. It must not block or raise (errors are logged).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._closed:
+            raise RuntimeError(f"the database {self.path} is closed")
         self._queue.put((unit, trio.lowlevel.current_task(), after_commit))
         return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
 

@@ -1,10 +1,13 @@
 """Test helpers: a real Parley on an ephemeral port, and one cookie-jar client per actor."""
 from __future__ import annotations
 
+import functools
+import ssl
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, AsyncIterator
 
 import httpx
 import trio
@@ -28,6 +31,13 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One default TLS context for every test client: building one loads the CA store, which
+    costs ~100 ms, and each Actor would otherwise build its own (the tests speak plain HTTP)."""
+    return ssl.create_default_context()
 
 
 @dataclass
@@ -57,15 +67,18 @@ class Actor:
 
     def __post_init__(self) -> None:
         auth = (self.user, self.password) if self.user else None
-        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90,
+        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90, verify=_tls_context(),
                                         headers={"OCS-APIRequest": "true", "Accept": "application/json"})
 
     async def request(self, method: str, path: str, *, v: int = 2, params: dict | None = None,
                       json: Any = None, headers: dict | None = None, prefix: str | None = None,
-                      **form: Any) -> Reply:
+                      raw_body: str | bytes | None = None, **form: Any) -> Reply:
+        """`json=` sends a JSON body, `raw_body=` exactly these bytes, anything else a form body."""
         url = (prefix if prefix is not None else f"/ocs/v{v}.php{API}") + path
         kwargs: dict[str, Any] = {"params": params, "headers": headers}
-        if json is not None:
+        if raw_body is not None:
+            kwargs["content"] = raw_body
+        elif json is not None:
             kwargs["json"] = json
         elif form:
             kwargs["data"] = {k: v for k, v in form.items()}
@@ -104,8 +117,41 @@ class Actor:
         form = {} if password is None else {"password": password}
         return await self.post(f"/room/{token}/participants/active", **form)
 
+    async def room_table(self) -> list[tuple[str, int, int, str]]:
+        """`is participant of the following rooms` (talk-api-v1.md §12): per room, the token, the
+        type, the caller's participantType and the participants' display names, sorted, joined."""
+        return [(r["token"], r["type"], r["participantType"], participant_names(r)) for r in await self.rooms()]
+
+    async def room_tokens(self) -> list[str]:
+        return [r["token"] for r in await self.rooms()]
+
+    async def room(self, token: str) -> Reply:
+        return await self.get(f"/room/{token}")
+
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+ROLES = ("owner", "moderator", "user", "stranger")
+
+
+async def room_with_role(owner: Actor, other: Actor, role: str, room_type: int = 3, name: str = "room") -> str:
+    """`owner` creates a room; `other` becomes what `role` says: "moderator" (invited, then
+    promoted), "user" (invited), "stranger" (nothing) or "owner" (`other` is `owner`)."""
+    token = await owner.create_room(room_type, name=name)
+    if role in ("moderator", "user"):
+        r = await owner.post(f"/room/{token}/participants", newParticipant=other.user)
+        assert r.status == 200, r.text
+    if role == "moderator":
+        r = await owner.post(f"/room/{token}/moderators", participant=other.user)
+        assert r.status == 200, r.text
+    return token
+
+
+def participant_names(room: dict) -> str:
+    """The display names of a room object's `participants` map, sorted and joined like Behat does."""
+    members = room["participants"] or {}
+    return ", ".join(sorted(p["name"] for p in members.values()))
 
 
 @dataclass
@@ -133,8 +179,38 @@ def test_config(data_dir: str, **overrides: Any) -> Config:
                   **overrides)
 
 
-async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event) -> RunningServer:
-    clock = ManualClock()
-    app = create_app(config, clock=clock, housekeeping_timer=False)
+async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
+                       clock: ManualClock | None = None, *, housekeeping_timer: bool = False) -> RunningServer:
+    """Tests drive housekeeping by hand (`housekeeping.run_once`) unless they ask for the timer."""
+    clock = clock or ManualClock()
+    app = create_app(config, clock=clock, housekeeping_timer=housekeeping_timer)
     binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait))
     return RunningServer(url=binds[0], app=app, clock=clock)
+
+
+@asynccontextmanager
+async def serving(config: Config, clock: ManualClock | None = None, *,
+                  housekeeping_timer: bool = False) -> AsyncIterator[RunningServer]:
+    """A server for the duration of a `with` block (for restart tests: a second one on the same
+    data dir). Leaving the block stops it cleanly (the shutdown housekeeping round runs)."""
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        running = await start_server(nursery, config, stop, clock, housekeeping_timer=housekeeping_timer)
+        try:
+            yield running
+        finally:
+            for actor in running.actors:
+                await actor.aclose()
+            stop.set()
+
+
+async def add_background_users(server: RunningServer) -> None:
+    """The Behat background: participant1-3 (display names participantN-displayname), an admin,
+    and group attendees1 holding participant2."""
+    from server.domain import accounts
+    ctx = server.ctx
+    await accounts.add_user(ctx, "admin", "admin", "admin", admin=True)
+    for n in (1, 2, 3):
+        await accounts.add_user(ctx, f"participant{n}", PASSWORD, f"participant{n}-displayname")
+    await accounts.add_group(ctx, "attendees1")
+    await accounts.set_membership(ctx, "attendees1", "participant2", True)

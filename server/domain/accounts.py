@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from signaling.events import ParticipantsChanged, RoomDeleted
+from signaling.events import ParticipantsChanged, RoomChanged, RoomDeleted
 from storage import accounts as accounts_db
 from storage import rooms as rooms_db
 from storage.records import ParticipantType, RoomType, User
 
+from .calls import end_call_if_empty
 from .context import Actor, Ctx
 from .errors import BadParameter, AlreadyExists, Forbidden, GroupNotFound, NotLoggedIn, UserNotFound
 from .chat_render import USERS, actor_renamed   # renames must reach chat messages kept in the hub
@@ -47,13 +48,13 @@ async def authenticate(ctx: Ctx, user_id: str, password: str, client: str) -> Us
     if user is None:
         ctx.passwords.throttle.failed(throttle_key)
         return None
-    if ctx.passwords.cached(user_id, password):
+    if ctx.passwords.cached(user_id, password, user.password_hash):
         return user
     if not await ctx.passwords.verify(user.password_hash, password):
         ctx.passwords.throttle.failed(throttle_key)
         return None
     ctx.passwords.throttle.succeeded(throttle_key)
-    ctx.passwords.remember(user_id, password)
+    ctx.passwords.remember(user_id, password, user.password_hash)
     return user
 
 
@@ -112,12 +113,16 @@ async def set_display_name(ctx: Ctx, user_id: str, display_name: str | None) -> 
 
 async def delete_user(ctx: Ctx, user_id: str) -> None:
     """Talk §8: a one-to-one room, or a room where the user is the only invited (1-3) row or the
-    only user row, is deleted; elsewhere only the user's row goes."""
-    def unit(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    only user row, is deleted; elsewhere only the user's row goes, and a call they were the last
+    one in ends."""
+    def unit(conn: sqlite3.Connection):
         if accounts_db.get_user(conn, user_id) is None:
             raise UserNotFound(f"user {user_id} does not exist")
-        deleted, changed = [], []
+        deleted, changed, sessions = [], [], []
         for room in rooms_db.rooms_of_user(conn, user_id):
+            mine = rooms_db.participant_of_user(conn, room.id, user_id)
+            if mine is not None and mine.session_id:
+                sessions.append(mine.session_id)
             rows = rooms_db.participants(conn, room.id)
             users = [p for p in rows if not p.is_guest]
             invited = [p for p in users if p.type.is_invited_user]
@@ -128,14 +133,21 @@ async def delete_user(ctx: Ctx, user_id: str) -> None:
             else:
                 changed.append((room.token, room.id))
         accounts_db.delete_user(conn, user_id)   # cascades to the remaining participant rows
-        return deleted, changed
-    deleted, changed = await ctx.db.run(unit)
+        # They may have been the last one in a call.
+        ended = {room_id for _, room_id in changed if end_call_if_empty(conn, room_id)}
+        rooms_db.drop_dead_cookie_sessions(conn)
+        return deleted, changed, sessions, ended
+    deleted, changed, sessions, ended = await ctx.db.run(unit)
     ctx.passwords.forget_user(user_id)
+    for session in sessions:
+        ctx.hub.presence.forget(session)
     for token, room_id in deleted:
         ctx.hub.publish(RoomDeleted(token, room_id))
     actor_renamed(ctx.hub, USERS, user_id, None)   # their messages elsewhere now show no name
     for token, room_id in changed:
         ctx.hub.publish(ParticipantsChanged(token, room_id))
+        if room_id in ended:
+            ctx.hub.publish(RoomChanged(token, room_id))
 
 
 async def add_group(ctx: Ctx, group_id: str | None) -> None:

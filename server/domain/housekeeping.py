@@ -71,3 +71,28 @@ async def run_forever(ctx: Ctx) -> None:
         except Exception:  # a failed round must not stop presence for good
             log.exception("housekeeping round failed")
         await trio.sleep(ctx.config.housekeeping_interval)  # ok: periodic timer, not a wait for an event
+
+
+class Timer:
+    """`run_forever` as a task that shutdown can stop and wait for.
+
+    quart-trio runs `after_serving` while background tasks may still be running (it only sets a
+    deadline on their nursery), so the app stops this timer before its last round and before it
+    closes the database: a round that started after the close would wait for the DB forever.
+    """
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+        self._scope = trio.CancelScope()
+        self._done = trio.Event()
+
+    async def run(self) -> None:
+        try:
+            with self._scope:
+                await run_forever(self._ctx)
+        finally:
+            self._done.set()
+
+    async def stop(self) -> None:
+        self._scope.cancel()
+        await self._done.wait()

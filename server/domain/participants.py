@@ -92,12 +92,14 @@ async def remove_participant(ctx: Ctx, actor: Actor, token: str, user_id: str | 
 
 
 async def remove_self(ctx: Ctx, actor: Actor, token: str) -> None:
-    """Leave for good. The room is deleted if it is one-to-one or the caller's leaving would leave
-    it with no other invited member (Talk counts rows of types 1-3, including the caller's)."""
+    """Leave for good. The room is deleted if it is one-to-one or the caller is its last invited
+    member (type 1-3). Unlike Talk, a self-joined (type 5) user leaving never deletes the room:
+    Talk counted only invited rows, so a link follower could delete the owner's public room."""
     def unit(conn: sqlite3.Connection):
         room, me = access.member_room(conn, actor, token)
         invited = sum(1 for p in rooms_db.participants(conn, room.id) if p.type.is_invited_user)
-        if room.type == RoomType.ONE_TO_ONE or invited == 1:
+        last_invited = me.type.is_invited_user and invited == 1
+        if room.type == RoomType.ONE_TO_ONE or last_invited:
             rooms_db.delete_room(conn, room.id)
             return room, True
         rooms_db.delete_participant(conn, me.id)
@@ -110,7 +112,9 @@ async def remove_self(ctx: Ctx, actor: Actor, token: str) -> None:
 async def remove_guest(ctx: Ctx, actor: Actor, token: str, session_id: str | None) -> None:
     def unit(conn: sqlite3.Connection):
         room, _ = access.moderated_room(conn, actor, token)
-        target = rooms_db.participant_by_session(conn, session_id) if session_id else None
+        if not session_id:
+            raise BadParameter("participant (the guest's session id) is required")
+        target = rooms_db.participant_by_session(conn, session_id)
         if target is None or target.room_id != room.id:
             raise ParticipantNotFound("no guest with that session in this room")
         if target.type != ParticipantType.GUEST:

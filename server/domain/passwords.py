@@ -77,11 +77,14 @@ class PasswordService:
     async def verify(self, password_hash: str, password: str) -> bool:
         return await trio.to_thread.run_sync(verify_sync, self.hasher, password_hash, password)
 
-    def _cache_key(self, user_id: str, password: str) -> bytes:
-        return hmac.new(self._key, f"{user_id}\0{password}".encode(), hashlib.sha256).digest()
+    def _cache_key(self, user_id: str, password: str, password_hash: str) -> bytes:
+        return hmac.new(self._key, f"{user_id}\0{password_hash}\0{password}".encode(), hashlib.sha256).digest()
 
-    def cached(self, user_id: str, password: str) -> bool:
-        key = self._cache_key(user_id, password)
+    def cached(self, user_id: str, password: str, password_hash: str = "") -> bool:
+        """True if this password was verified recently against this stored hash. Keying on the
+        hash means a verification that finishes after a password change never vouches for the
+        old password (`forget_user` alone could race with it)."""
+        key = self._cache_key(user_id, password, password_hash)
         hit = self._cache.get(key)
         if hit is None:
             return False
@@ -90,8 +93,8 @@ class PasswordService:
             return False
         return True
 
-    def remember(self, user_id: str, password: str) -> None:
-        key = self._cache_key(user_id, password)
+    def remember(self, user_id: str, password: str, password_hash: str = "") -> None:
+        key = self._cache_key(user_id, password, password_hash)
         self._cache[key] = (user_id, self.clock() + self.cache_seconds)
         self._by_user.setdefault(user_id, set()).add(key)
         while len(self._cache) > self.max_cached:

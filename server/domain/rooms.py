@@ -95,11 +95,11 @@ async def get_room(ctx: Ctx, actor: Actor, token: str) -> dict[str, Any]:
 
 
 async def rename_room(ctx: Ctx, actor: Actor, token: str, name: str | None) -> None:
-    if name is None:
-        raise BadParameter("roomName is required")
-
+    """404 → 403 → 400 (missing or over-long name) → 405 (one-to-one), in Talk's order."""
     def unit(conn: sqlite3.Connection):
         room, _ = access.moderated_room(conn, actor, token)
+        if name is None:
+            raise BadParameter("roomName is required")
         new_name = valid_room_name(name)
         if room.type == RoomType.ONE_TO_ONE:
             if new_name == room.name:

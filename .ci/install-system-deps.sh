@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# System packages the test suite needs, installed only when missing (additive: each feature adds
+# its own lines). Runs as root in CI; locally run it with sudo or skip it (those tests then skip).
+set -euo pipefail
+
+missing=()
+# coturn: `turnserver` and `turnutils_uclient` for the TURN end-to-end tests (tests/e2e).
+command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
