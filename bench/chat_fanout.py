@@ -26,6 +26,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -187,6 +188,8 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()
+        if self.process.returncode == 0:   # keep the data dir and server.log of a server that failed
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- parked long-polls and rounds -----------------------------------------------------------------
@@ -386,7 +389,8 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=10.0, help="seconds to hold case (c) before measuring")
     parser.add_argument("--only", default="abcd", help="which cases to run, e.g. 'ab'")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--py-spy", help="profile the server of cases (a)-(b) into this file (collapsed stacks)")
+    parser.add_argument("--py-spy", help="profile the server of cases (a)-(b) into this file (collapsed stacks; "
+                                         "needs `.venv/bin/pip install py-spy`)")
     parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
