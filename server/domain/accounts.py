@@ -41,20 +41,22 @@ def valid_display_name(name: str | None, default: str) -> str:
 
 
 async def authenticate(ctx: Ctx, user_id: str, password: str, client: str) -> User | None:
-    """Basic-auth check. Cached after success; throttled after repeated failures (429)."""
+    """Basic-auth check. A recent success is answered from memory (no query, no argon2);
+    repeated failures are throttled (429)."""
+    cached = ctx.passwords.cached_user(user_id, password)
+    if cached is not None:
+        return cached
     throttle_key = (client, "user:" + user_id)
     ctx.passwords.throttle.check(throttle_key)
+    generation = ctx.passwords.generation(user_id)
     user = await ctx.db.run(lambda conn: accounts_db.get_user(conn, user_id))
-    if user is None:
-        ctx.passwords.throttle.failed(throttle_key)
-        return None
-    if ctx.passwords.cached(user_id, password, user.password_hash):
-        return user
-    if not await ctx.passwords.verify(user.password_hash, password):
+    # An unknown user still costs one verify, so response times do not reveal which ids exist.
+    stored_hash = user.password_hash if user is not None else await ctx.passwords.dummy_hash()
+    if not await ctx.passwords.verify(stored_hash, password) or user is None:
         ctx.passwords.throttle.failed(throttle_key)
         return None
     ctx.passwords.throttle.succeeded(throttle_key)
-    ctx.passwords.remember(user_id, password, user.password_hash)
+    ctx.passwords.remember(user, password, generation)
     return user
 
 
