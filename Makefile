@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench bench-signaling clean
+.PHONY: run test install bench bench-chat bench-signaling clean
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: install
 # Signaling relay latency (polling, WebSocket) and WebSocket throughput; see docs/PERFORMANCE.md.
 bench-signaling: install
 	$(BIN)/python bench/signaling_relay.py
+
+# Chat fan-out benchmark (not a test; about 70 s); see docs/PERFORMANCE.md.
+bench-chat: install
+	$(BIN)/python bench/chat_fanout.py
+
+bench: bench-chat bench-signaling
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -45,7 +45,8 @@ class Config:
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
         return PasswordService(self.auth_cache_seconds,
-                               hasher=make_hasher(self.argon2_time_cost, self.argon2_memory_kib))
+                               hasher=make_hasher(self.argon2_time_cost, self.argon2_memory_kib),
+                               marker=Path(self.data_dir) / "accounts.changed")
 
     @property
     def host(self) -> str:

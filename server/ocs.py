@@ -64,19 +64,25 @@ def _codes(status: int, version: int, *, v1_code: int | None = None) -> tuple[in
 
 
 def render(data: Any = None, status: int = 200, *, message: str | None = None,
-           headers: dict[str, str] | None = None, v1_code: int | None = None) -> Response:
-    """An OCS response. `data=None` renders as `[]`, the way Talk says "no data"."""
+           headers: dict[str, str] | None = None, v1_code: int | None = None,
+           memo: dict | None = None) -> Response:
+    """An OCS response. `data=None` renders as `[]`, the way Talk says "no data".
+
+    `memo`: a dict shared by requests answered with the same `data` and status (a chat fan-out);
+    the encoded body is kept there per OCS version and format, so it is built once."""
     if status == 304:
         return Response(b"", status=304, headers=headers)
     version = api_version()
     http_status, code = _codes(status, version, v1_code=v1_code)
-    envelope = {"ocs": {"meta": _meta(status, code, message, version), "data": [] if data is None else data}}
-    if wants_json():
-        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
-        mimetype = "application/json"
-    else:
-        body = to_xml(envelope["ocs"])
-        mimetype = "application/xml"
+    as_json = wants_json()
+    body = memo.get((version, as_json, status, message)) if memo is not None else None
+    if body is None:
+        envelope = {"ocs": {"meta": _meta(status, code, message, version), "data": [] if data is None else data}}
+        text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) if as_json else to_xml(envelope["ocs"])
+        body = text.encode()
+        if memo is not None:
+            memo[(version, as_json, status, message)] = body
+    mimetype = "application/json" if as_json else "application/xml"
     return Response(body, status=http_status, headers=headers, content_type=f"{mimetype}; charset=utf-8")
 
 

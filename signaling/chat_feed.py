@@ -7,85 +7,178 @@ waiter of the room at once (one `set()`), and each woken waiter finds its messag
 
 The ring is *complete after* some id: every message of the room with a larger id was posted
 through this hub and is still in the ring. A waiter whose cursor is at or past that point gets its
-messages without any query; an older cursor (after a restart, or a ring overflow) needs one query.
+messages without any query; an older cursor (after a restart, a ring overflow or an eviction)
+needs one query. Posts must arrive in commit order (the chat action publishes from an
+after-commit hook of `storage/db.py`, which runs hooks in commit order), so a waiter never takes
+message 7 from the ring while message 6 is still on its way.
+
+Access marks: a parked waiter checked its access when it parked. Rather than re-checking with a
+query on every wake-up, it remembers `access_mark()` from before that check; `room_changed(token)`
+(called by the hub for participant and room events) moves the room's mark, and a woken waiter
+whose room moved since its mark re-checks (one query), the others trust their earlier check.
+
+Feeds of rooms nobody waits on are evicted least-recently-used first beyond `MAX_FEEDS`, which
+bounds the memory held in rings; an evicted room simply costs its next waiter one query.
 """
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
-RING_SIZE = 256
+RING_SIZE = 128
+MAX_FEEDS = 512
 
 
-@dataclass
+class Batch(list):
+    """Messages handed to every woken waiter that asked for the same range. Renderers share their
+    work through `memo` (e.g. the encoded response body per format): a fan-out renders once."""
+    __slots__ = ("memo",)
+
+    def __init__(self, messages: list[Any]) -> None:
+        super().__init__(messages)
+        self.memo: dict[Any, Any] = {}
+
+
+@dataclass(eq=False)
 class RoomFeed:
     last_id: int = 0
     complete_after: int = 0
+    changed_at: int = 0          # the access mark of the room's last participant/room event
     ring: deque[tuple[int, Any]] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
     changed: trio.Event = field(default_factory=trio.Event)
     waiters: int = 0
+    closed: bool = False         # the room was deleted
+    batches: dict[tuple[int, int], Batch] = field(default_factory=dict)   # (cursor, limit) → batch
 
 
 class ChatFeeds:
     def __init__(self) -> None:
-        self._feeds: dict[str, RoomFeed] = {}
+        self._feeds: OrderedDict[str, RoomFeed] = OrderedDict()
+        self._marks = 0
+        # The newest mark of a room event that found no feed to record it (or whose feed was
+        # evicted since): a new feed cannot tell whether such an event was about its room.
+        self._untracked = 0
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    def _new_feed(self, token: str, last_id: int) -> RoomFeed:
+        # A new feed cannot know which of the untracked events were about its room: it assumes
+        # the newest was, so waiters that took their mark before it re-check once. Conservative,
+        # never wrong, and free while nothing happens in rooms without a feed.
+        feed = self._feeds[token] = RoomFeed(last_id=last_id, complete_after=last_id, changed_at=self._untracked)
+        if len(self._feeds) > MAX_FEEDS:
+            self._evict()
+        return feed
+
+    def _evict(self) -> None:
+        excess = len(self._feeds) - MAX_FEEDS
+        for token in [t for t, f in self._feeds.items() if f.waiters == 0][:excess]:
+            self._untracked = max(self._untracked, self._feeds.pop(token).changed_at)
 
     def _feed(self, token: str, known_last_id: int) -> RoomFeed:
         feed = self._feeds.get(token)
         if feed is None:
-            feed = self._feeds[token] = RoomFeed(last_id=known_last_id, complete_after=known_last_id)
-        elif known_last_id > feed.last_id:
-            # Messages were stored that this feed never saw (posted by another process, e.g. a
+            return self._new_feed(token, known_last_id)
+        self._feeds.move_to_end(token)
+        if known_last_id > feed.last_id:
+            # Messages were stored that this feed never saw (written by another process, e.g. a
             # CLI import): the ring no longer covers them.
             feed.last_id = feed.complete_after = known_last_id
             feed.ring.clear()
         return feed
 
+    # -- publishing (never blocks) ---------------------------------------------------------------
+
     def posted(self, token: str, message_id: int, rendered: Any) -> None:
-        """A message was committed. Never blocks; wakes every waiter of the room."""
+        """A message was committed. Call in commit order. Wakes every waiter of the room."""
         feed = self._feeds.get(token)
         if feed is None:
-            feed = self._feeds[token] = RoomFeed(last_id=message_id - 1, complete_after=message_id - 1)
+            feed = self._new_feed(token, message_id - 1)
+        else:
+            self._feeds.move_to_end(token)
+        if message_id <= feed.last_id:
+            return   # already covered by a newer known id (see `_feed`)
         if len(feed.ring) == feed.ring.maxlen:
             feed.complete_after = feed.ring[0][0]
         feed.ring.append((message_id, rendered))
-        feed.last_id = max(feed.last_id, message_id)
+        feed.batches.clear()
+        feed.last_id = message_id
         feed.changed.set()
         feed.changed = trio.Event()
 
-    def recent_after(self, token: str, cursor: int, limit: int) -> list[Any] | None:
-        """Up to `limit` messages with id > cursor, oldest first, if the ring covers them; else None."""
+    def rewrite(self, patch: Callable[[Any], Any], token: str | None = None) -> None:
+        """Replace each ringed message m of `token`'s room (of every room if None) by `patch(m)`.
+        For renames: the ring must never serve a name the database no longer has."""
+        feeds = [self._feeds[token]] if token in self._feeds else [] if token else list(self._feeds.values())
+        for feed in feeds:
+            feed.ring = deque(((i, patch(m)) for i, m in feed.ring), maxlen=RING_SIZE)
+            feed.batches.clear()
+
+    def room_changed(self, token: str) -> None:
+        """Participants or room settings changed: parked waiters must re-check access on wake-up."""
+        self._marks += 1
+        feed = self._feeds.get(token)
+        if feed is not None:
+            feed.changed_at = self._marks
+        else:
+            self._untracked = self._marks
+
+    def forget(self, token: str) -> None:
+        """The room is gone: wake its waiters (they will find the room missing) and drop the feed."""
+        self._marks += 1
+        self._untracked = self._marks
+        feed = self._feeds.pop(token, None)
+        if feed is not None:
+            feed.closed = True
+            feed.changed.set()
+
+    # -- waiting and reading ---------------------------------------------------------------------
+
+    def access_mark(self) -> int:
+        """Take before checking access; pass to `access_changed_since` after waking."""
+        return self._marks
+
+    def access_changed_since(self, token: str, mark: int) -> bool:
+        feed = self._feeds.get(token)
+        return feed is None or feed.changed_at > mark
+
+    def recent_after(self, token: str, cursor: int, limit: int) -> Batch | None:
+        """Up to `limit` messages with id > cursor, oldest first, if the ring covers them; else None.
+        Waiters asking for the same range between two posts get the same `Batch`."""
         feed = self._feeds.get(token)
         if feed is None or cursor < feed.complete_after:
             return None
-        return [rendered for message_id, rendered in feed.ring if message_id > cursor][:limit]
+        batch = feed.batches.get((cursor, limit))
+        if batch is None:
+            result = []
+            for message_id, rendered in feed.ring:
+                if message_id > cursor:
+                    result.append(rendered)
+                    if len(result) == limit:
+                        break
+            batch = feed.batches[(cursor, limit)] = Batch(result)
+        return batch
 
     async def wait_after(self, token: str, cursor: int, known_last_id: int, timeout: float) -> bool:
-        """Park until the room has a message with id > cursor, or `timeout` seconds pass.
+        """Park until the room has a message with id > cursor, the room is deleted, or `timeout`
+        seconds pass. Returns True unless the timeout passed.
 
         `known_last_id` is the room's newest id as read in the same transaction that found nothing
         new, so a message committed between that read and this call still wakes us.
-        Returns True if there is something new. Cancellation (client gone) just unparks.
+        Cancellation (client gone) just unparks: nothing is left behind.
         """
         feed = self._feed(token, known_last_id)
         with trio.move_on_after(timeout):
             feed.waiters += 1
             try:
-                while feed.last_id <= cursor:
+                while feed.last_id <= cursor and not feed.closed:
                     await feed.changed.wait()
             finally:
                 feed.waiters -= 1
-        return feed.last_id > cursor
-
-    def forget(self, token: str) -> None:
-        """The room is gone: wake its waiters (they will find the room missing) and drop the feed."""
-        feed = self._feeds.pop(token, None)
-        if feed is not None:
-            feed.last_id += 1   # makes every waiter's loop end
-            feed.changed.set()
+        return feed.last_id > cursor or feed.closed
 
     def waiting(self) -> int:
         return sum(f.waiters for f in self._feeds.values())

@@ -3,6 +3,20 @@
 Operations come in pairs: synchronous publishing that never blocks, and async `wait_*` methods
 that park and always clean up when cancelled. Domain actions publish only after their transaction
 committed, so a waiter never sees an event for a write that was rolled back.
+
+Contract for publishers:
+- `publish(event)` for room and participant events (`signaling/events.py`), after the commit.
+  It never blocks and never raises for a well-formed event; it is safe to call from an
+  after-commit hook (`Database.run(unit, after_commit=...)`).
+- `chat_posted(...)` for a committed chat message, from the after-commit hook of the write, so
+  messages reach the feeds in commit order (a waiter must never see message 7 before message 6).
+
+Contract for waiters:
+- `wait_for_chat(...)` parks with no database query and returns when the room has something newer
+  than the cursor, the room is deleted, or the timeout passes. A cancelled waiter (its client went
+  away) leaves nothing behind.
+- A waiter that checked access before parking takes `chat.access_mark()` first and, once woken,
+  asks `chat.access_changed_since(token, mark)`: only then does it need to check access again.
 """
 from __future__ import annotations
 
@@ -10,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chat_feed import ChatFeeds
-from .events import Event, RoomDeleted
+from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
 from .mailbox import Mailboxes
 from .presence import Presence
 from .ws_sessions import SignalingSessions
@@ -37,17 +51,32 @@ class Hub:
         self._published = 0
 
     def publish(self, event: Event) -> None:
-        """Deliver an event to everything waiting on its room. Never blocks."""
+        """Deliver a committed event to everything waiting on its room. Never blocks.
+
+        Participant and room events make parked chat waiters of the room re-check their access
+        when they next wake (a removed guest gets no further messages); a deleted room wakes its
+        chat waiters at once. Chat messages go through `chat_posted` instead.
+        """
         self._published += 1
         if isinstance(event, RoomDeleted):
             self.chat.forget(event.token)
+        elif isinstance(event, (ParticipantsChanged, RoomChanged)):
+            self.chat.room_changed(event.token)
         self.mailboxes.on_event(event)
 
     def chat_posted(self, token: str, message_id: int, rendered: Any) -> None:
-        """A chat message was committed: wake the room's chat waiters (and later, signaling)."""
+        """A chat message was committed: put `rendered` (the API message object, shared read-only
+        by every woken waiter) in the room's ring, wake the room's chat waiters, and have the
+        mailboxes tell WebSocket clients to fetch chat. Call in commit order; never blocks."""
         self._published += 1
         self.chat.posted(token, message_id, rendered)
         self.mailboxes.on_chat(token)   # WebSocket clients are told to fetch chat
+
+    async def wait_for_chat(self, token: str, cursor: int, known_last_id: int, timeout: float) -> bool:
+        """Park until `token`'s room has a message with id > `cursor`, is deleted, or `timeout`
+        seconds pass (False). `known_last_id` is the room's newest id as read by the query that
+        found nothing new. Costs no query while parked; see `ChatFeeds.wait_after`."""
+        return await self.chat.wait_after(token, cursor, known_last_id, timeout)
 
     def statistics(self) -> HubStatistics:
         return HubStatistics(live_sessions=len(self.presence), chat_rooms=len(self.chat),

@@ -10,6 +10,7 @@ commits or fails, and the caller hears which, even if its HTTP client went away.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from . import migrations
 
 T = TypeVar("T")
 Unit = Callable[[sqlite3.Connection], T]
+log = logging.getLogger("parley.db")
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -68,21 +70,31 @@ class Database:
             item = self._queue.get()
             if item is None:
                 break
-            unit, task = item
+            unit, task, after_commit = item
             result = outcome.capture(run_in_transaction, conn, unit)
+            if after_commit is not None and isinstance(result, outcome.Value):
+                # Queued before the task's wake-up, and run_sync_soon is strictly FIFO: hooks run
+                # on the trio thread in commit order, before any later unit's caller resumes.
+                self._token.run_sync_soon(_run_hook, after_commit, result.value)
             self._token.run_sync_soon(trio.lowlevel.reschedule, task, result)
         conn.close()
 
-    async def run(self, unit: Unit[T]) -> T:
+    async def run(self, unit: Unit[T], *, after_commit: Callable[[T], None] | None = None) -> T:
         """Run `unit(conn)` on the DB thread inside one transaction and return its result.
 
         Exceptions raised by the unit roll the transaction back and re-raise here. After
         `close()` this raises RuntimeError at once: no thread would ever answer.
+
+        `after_commit(result)`, if given, runs on the trio thread once the transaction has
+        committed (never after a rollback), in commit order across all units, and before this
+        call returns. Use it to publish events whose order matters (chat messages): publishing
+        after `await db.run(...)` returns would follow the order in which trio happens to resume
+        the callers, which is not the commit order. It must not block or raise (errors are logged).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise RuntimeError(f"the database {self.path} is closed")
-        self._queue.put((unit, trio.lowlevel.current_task()))
+        self._queue.put((unit, trio.lowlevel.current_task(), after_commit))
         return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     def close(self) -> None:
@@ -91,3 +103,11 @@ class Database:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+
+def _run_hook(hook: Callable[[T], None], result: T) -> None:
+    # An exception escaping a run_sync_soon callback would crash trio.run (TrioInternalError).
+    try:
+        hook(result)
+    except Exception:
+        log.exception("after-commit hook failed")

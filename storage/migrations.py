@@ -86,7 +86,15 @@ STEPS: list[str] = [
         value TEXT NOT NULL
     );
     """,
-    # 2: browser logins (web client). token_hash is sha256 of the login cookie, so a copy of the
+    # 2: chat: a per-room sequence number on messages (1, 2, 3, ... in id order within a room), so
+    # unread counts are a subtraction of two indexed lookups instead of a COUNT over the history.
+    """
+    ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET seq = numbered.n
+      FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY room_id ORDER BY id) AS n FROM messages) AS numbered
+     WHERE numbered.id = messages.id;
+    """,
+    # 3: browser logins (web client). token_hash is sha256 of the login cookie, so a copy of the
     # database grants no logins; rows die with their user.
     """
     CREATE TABLE web_logins (

@@ -13,6 +13,7 @@ from storage.records import ParticipantType, RoomType, User
 from .calls import end_call_if_empty
 from .context import Actor, Ctx
 from .errors import BadParameter, AlreadyExists, Forbidden, GroupNotFound, NotLoggedIn, UserNotFound
+from .chat_render import USERS, actor_renamed   # renames must reach chat messages kept in the hub
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 MAX_DISPLAY_NAME = 64
@@ -41,20 +42,22 @@ def valid_display_name(name: str | None, default: str) -> str:
 
 
 async def authenticate(ctx: Ctx, user_id: str, password: str, client: str) -> User | None:
-    """Basic-auth check. Cached after success; throttled after repeated failures (429)."""
+    """Basic-auth check. A recent success is answered from memory (no query, no argon2);
+    repeated failures are throttled (429)."""
+    cached = ctx.passwords.cached_user(user_id, password)
+    if cached is not None:
+        return cached
     throttle_key = (client, "user:" + user_id)
     ctx.passwords.throttle.check(throttle_key)
+    generation = ctx.passwords.generation(user_id)
     user = await ctx.db.run(lambda conn: accounts_db.get_user(conn, user_id))
-    if user is None:
-        ctx.passwords.throttle.failed(throttle_key)
-        return None
-    if ctx.passwords.cached(user_id, password, user.password_hash):
-        return user
-    if not await ctx.passwords.verify(user.password_hash, password):
+    # An unknown user still costs one verify, so response times do not reveal which ids exist.
+    stored_hash = user.password_hash if user is not None else await ctx.passwords.dummy_hash()
+    if not await ctx.passwords.verify(stored_hash, password) or user is None:
         ctx.passwords.throttle.failed(throttle_key)
         return None
     ctx.passwords.throttle.succeeded(throttle_key)
-    ctx.passwords.remember(user_id, password, user.password_hash)
+    ctx.passwords.remember(user, password, generation)
     return user
 
 
@@ -69,7 +72,9 @@ async def add_user(ctx: Ctx, user_id: str | None, password: str | None, display_
             raise AlreadyExists(f"user {user_id} already exists")
         accounts_db.insert_user(conn, user_id, name, password_hash, admin, ctx.now())
         return User(user_id, name, password_hash, admin)  # type: ignore[arg-type]
-    return await ctx.db.run(unit)
+    user = await ctx.db.run(unit)
+    actor_renamed(ctx.hub, USERS, user_id, name)   # recent mentions of this id stop being "Unknown user"
+    return user
 
 
 async def get_user(ctx: Ctx, user_id: str) -> tuple[User, list[str]]:
@@ -107,6 +112,7 @@ async def set_display_name(ctx: Ctx, user_id: str, display_name: str | None) -> 
             raise UserNotFound(f"user {user_id} does not exist")
         accounts_db.set_display_name(conn, user_id, name)
     await ctx.db.run(unit)
+    actor_renamed(ctx.hub, USERS, user_id, name)   # chat messages already rendered in the hub
 
 
 async def delete_user(ctx: Ctx, user_id: str) -> None:
@@ -141,6 +147,7 @@ async def delete_user(ctx: Ctx, user_id: str) -> None:
         ctx.hub.presence.forget(session)
     for token, room_id in deleted:
         ctx.hub.publish(RoomDeleted(token, room_id))
+    actor_renamed(ctx.hub, USERS, user_id, None)   # their messages elsewhere now show no name
     for token, room_id in changed:
         ctx.hub.publish(ParticipantsChanged(token, room_id))
         if room_id in ended:

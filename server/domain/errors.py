@@ -93,3 +93,13 @@ class TooLarge(ParleyError):
 class TooManyAttempts(ParleyError):
     status = 429
     default_message = "too many failed attempts; try again later"
+
+
+class MessageTooLong(TooLarge):
+    """A chat message over 1000 characters after trimming (the reference crashed with a 500)."""
+    default_message = "message must be at most 1000 characters"
+
+
+class NotAGuest(Forbidden):
+    """Only guests have a guest name; logged-in users get 403, as in Talk."""
+    default_message = "only guests can set a guest name"

@@ -1,5 +1,5 @@
 """HTTP endpoints. Importing the modules registers their endpoints in `_endpoint.ENDPOINTS`."""
-from . import calls, provisioning, rooms, signaling  # noqa: F401  (registration by import)
+from . import calls, chat, provisioning, rooms, signaling  # noqa: F401  (registration by import)
 from ._endpoint import register_endpoints
 from .web import register_web
 

@@ -56,3 +56,72 @@ async def test_forgetting_a_room_wakes_its_waiters(nursery):
     feeds.forget("gone")
     with trio.fail_after(1):
         await done.wait()
+
+
+async def test_deleting_a_room_wakes_waiters_whose_cursor_is_far_ahead(nursery):
+    feeds = ChatFeeds()
+    results = []
+
+    async def waiter():
+        results.append(await feeds.wait_after("gone", cursor=10**9, known_last_id=3, timeout=10))
+
+    nursery.start_soon(waiter)
+    await trio.testing.wait_all_tasks_blocked()
+    feeds.forget("gone")
+    await trio.testing.wait_all_tasks_blocked()
+    assert results == [True]
+    assert feeds.access_changed_since("gone", feeds.access_mark() - 1)
+
+
+async def test_room_events_move_the_access_mark_of_that_room_only():
+    feeds = ChatFeeds()
+    feeds.posted("a", 1, "m1")
+    feeds.posted("b", 2, "m2")
+    mark = feeds.access_mark()
+    feeds.room_changed("a")
+    assert feeds.access_changed_since("a", mark)
+    assert not feeds.access_changed_since("b", mark)
+
+
+async def test_a_feed_created_after_an_untracked_event_counts_as_changed():
+    feeds = ChatFeeds()
+    mark = feeds.access_mark()
+    feeds.room_changed("new")            # no feed yet: the event is not recorded per room
+    feeds.posted("new", 5, "m5")
+    assert feeds.access_changed_since("new", mark)
+    quiet = feeds.access_mark()
+    feeds.posted("other", 6, "m6")
+    assert not feeds.access_changed_since("other", quiet)
+
+
+async def test_rewrite_patches_ringed_messages_of_one_room_or_all():
+    feeds = ChatFeeds()
+    feeds.posted("a", 1, {"name": "old"})
+    feeds.posted("b", 2, {"name": "old"})
+    feeds.rewrite(lambda m: {"name": "new"}, "a")
+    assert feeds.recent_after("a", 0, 10) == [{"name": "new"}]
+    assert feeds.recent_after("b", 1, 10) == [{"name": "old"}]
+    feeds.rewrite(lambda m: {"name": "all"})
+    assert feeds.recent_after("b", 1, 10) == [{"name": "all"}]
+
+
+async def test_idle_feeds_are_evicted_beyond_the_cap_but_not_those_with_waiters(nursery):
+    from signaling.chat_feed import MAX_FEEDS
+    feeds = ChatFeeds()
+    nursery.start_soon(feeds.wait_after, "busy", 0, 0, 10)
+    await trio.testing.wait_all_tasks_blocked()
+    for i in range(MAX_FEEDS + 50):
+        feeds.posted(f"room{i}", i + 1, i)
+    assert len(feeds) == MAX_FEEDS
+    assert feeds.waiting() == 1
+    assert feeds.recent_after("room0", 0, 10) is None          # evicted: one query next time
+    feeds.posted("busy", 10**6, "late")
+    await trio.testing.wait_all_tasks_blocked()
+    assert feeds.waiting() == 0
+
+
+async def test_a_stale_post_after_a_newer_known_id_is_ignored():
+    feeds = ChatFeeds()
+    feeds.posted("r", 10, "m10")
+    feeds.posted("r", 9, "m9")
+    assert feeds.recent_after("r", 9, 10) == ["m10"]

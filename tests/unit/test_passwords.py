@@ -3,6 +3,7 @@ import pytest
 
 from server.domain.errors import TooManyAttempts
 from server.domain.passwords import PasswordService, Throttle, make_hasher
+from storage.records import User
 
 
 class Clock:
@@ -13,43 +14,58 @@ class Clock:
         return self.now
 
 
-def service(clock):
-    return PasswordService(cache_seconds=60, clock=clock, hasher=make_hasher(1, 1024))
+def service(clock, **kw):
+    return PasswordService(cache_seconds=60, clock=clock, hasher=make_hasher(1, 1024), **kw)
+
+
+def user(name):
+    return User(name, name, "hash", False)
 
 
 def test_a_remembered_password_is_cached_until_it_expires():
     clock = Clock()
     passwords = service(clock)
-    passwords.remember("alice", "secret", "hash1")
-    assert passwords.cached("alice", "secret", "hash1")
-    assert not passwords.cached("alice", "other", "hash1")
-    assert not passwords.cached("bob", "secret", "hash1")
+    passwords.remember(user("alice"), "secret", passwords.generation("alice"))
+    assert passwords.cached_user("alice", "secret") == user("alice")
+    assert passwords.cached_user("alice", "other") is None
+    assert passwords.cached_user("bob", "secret") is None
     clock.now += 61
-    assert not passwords.cached("alice", "secret", "hash1")
+    assert passwords.cached_user("alice", "secret") is None
 
 
-def test_a_verification_remembered_for_an_old_hash_does_not_vouch_after_a_change():
+def test_a_verification_that_raced_a_password_change_is_not_remembered():
     passwords = service(Clock())
-    passwords.remember("alice", "old", "hash-before-change")
-    assert not passwords.cached("alice", "old", "hash-after-change")
+    started = passwords.generation("alice")      # a verify of the old password begins
+    passwords.forget_user("alice")               # the password changes meanwhile
+    passwords.remember(user("alice"), "old", started)
+    assert passwords.cached_user("alice", "old") is None
 
 
 def test_forget_user_drops_every_cached_password_of_that_user():
     passwords = service(Clock())
-    passwords.remember("alice", "a", "h")
-    passwords.remember("alice", "b", "h")
-    passwords.remember("bob", "c", "h")
+    for name, pw in (("alice", "a"), ("alice", "b"), ("bob", "c")):
+        passwords.remember(user(name), pw, passwords.generation(name))
     passwords.forget_user("alice")
-    assert not passwords.cached("alice", "a", "h") and not passwords.cached("alice", "b", "h")
-    assert passwords.cached("bob", "c", "h")
+    assert passwords.cached_user("alice", "a") is None and passwords.cached_user("alice", "b") is None
+    assert passwords.cached_user("bob", "c") == user("bob")
+
+
+def test_a_change_marked_by_another_process_clears_the_cache(tmp_path):
+    marker = tmp_path / "accounts.changed"
+    server = service(Clock(), marker=marker)
+    server.remember(user("bob"), "pw", server.generation("bob"))
+    assert server.cached_user("bob", "pw") is not None
+    cli = service(Clock(), marker=marker)        # e.g. `parley user passwd` on the same data dir
+    cli.forget_user("alice")
+    assert server.cached_user("bob", "pw") is None
 
 
 def test_the_cache_is_bounded():
     passwords = PasswordService(clock=Clock(), max_cached=2, hasher=make_hasher(1, 1024))
     for n in range(3):
-        passwords.remember(f"user{n}", "pw", "h")
-    assert not passwords.cached("user0", "pw", "h")
-    assert passwords.cached("user2", "pw", "h")
+        passwords.remember(user(f"user{n}"), "pw", 0)
+    assert passwords.cached_user("user0", "pw") is None
+    assert passwords.cached_user("user2", "pw") is not None
 
 
 def test_throttle_refuses_after_the_limit_until_the_window_passes():
