@@ -6,7 +6,6 @@ thread (`in_browser`), while the trio test keeps serving Parley on the main thre
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -43,26 +42,6 @@ def require_browser() -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"web tests cannot run in CI: {problem}")
     pytest.skip(f"web tests skipped: {problem}")
-
-
-@functools.cache
-def _routes() -> frozenset[tuple[str, str]]:
-    from server.app import create_app
-    from server.config import Config
-    app = create_app(Config())   # building the app only registers routes; nothing is started
-    return frozenset((method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods or ())
-
-
-def needs_endpoints(*endpoints: str) -> pytest.MarkDecorator:
-    """Skip, naming what is missing, while an endpoint a scenario needs has not landed on main.
-    The skip disappears by itself once the endpoint is registered."""
-    missing = []
-    for spec in endpoints:
-        method, path = spec.split(" ", 1)
-        rule = "/ocs/v2.php/apps/spreed/api/v1" + path.replace("{token}", "<token:token>")
-        if (method, rule) not in _routes():
-            missing.append(spec)
-    return pytest.mark.skipif(bool(missing), reason="needs endpoints not on main yet: " + ", ".join(missing))
 
 
 async def in_browser(scenario: Callable[..., Any], *args: Any) -> Any:

@@ -5,10 +5,8 @@ import re
 
 import pytest
 
-from tests.web.browser import in_browser, log_in, needs_endpoints, screenshot, send_message
+from tests.web.browser import in_browser, log_in, screenshot, send_message
 
-ENDPOINTS = ("GET /signaling/settings", "GET /signaling/{token}", "POST /signaling/{token}", "GET /chat/{token}",
-             "POST /chat/{token}")
 
 REMOTE_VIDEO_STATE = """() => [...document.querySelectorAll('.tile:not(.tile-local)')].map(tile => ({
     state: tile.dataset.connectionState, width: tile.querySelector('video').videoWidth,
@@ -34,7 +32,6 @@ def remote_video_plays(page, name):
 
 
 @pytest.mark.usefixtures("browser_available")
-@needs_endpoints(*ENDPOINTS)
 async def test_two_users_call_and_see_each_others_video(users, p1):
     token = await p1.create_room(2, name="Weekly sync")
     r = await p1.post(f"/room/{token}/participants", newParticipant="participant2")

@@ -6,18 +6,14 @@ import re
 import pytest
 import trio
 
-from tests.web.browser import (composer, in_browser, log_in, messages, needs_endpoints, participants,
-                               screenshot, send_message, token_of)
+from tests.web.browser import (composer, in_browser, log_in, messages, participants, screenshot, send_message,
+                               token_of)
 
 LIST_MS = 15_000
-ENDPOINTS = ("GET /chat/{token}", "POST /chat/{token}", "GET /chat/{token}/mentions", "POST /guest/{token}/name",
-             "GET /signaling/{token}")
 
 
 @pytest.mark.usefixtures("browser_available")
-@needs_endpoints(*ENDPOINTS)
 async def test_user_and_guest_chat_both_ways_and_see_each_other(users):
-
     def scenario(browser, url):
         from playwright.sync_api import expect
         user = browser.page("participant1", url)
@@ -73,7 +69,6 @@ async def test_user_and_guest_chat_both_ways_and_see_each_other(users):
 
 
 @pytest.mark.usefixtures("browser_available")
-@needs_endpoints(*ENDPOINTS)
 async def test_guest_needs_the_room_password(users, p1):
     token = await p1.create_room(3, name="Board meeting")
     r = await p1.put(f"/room/{token}/password", password="s3cret-pass")
@@ -104,9 +99,7 @@ async def test_guest_needs_the_room_password(users, p1):
 
 
 @pytest.mark.usefixtures("browser_available")
-@needs_endpoints(*ENDPOINTS)
 async def test_room_list_follows_changes_and_marks_unread(users, p1):
-
     def scenario(browser, url, create_room_and_chat):
         from playwright.sync_api import expect
         user = browser.page("participant2", url)

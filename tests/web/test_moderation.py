@@ -5,9 +5,8 @@ import re
 
 import pytest
 
-from tests.web.browser import composer, in_browser, log_in, needs_endpoints, participants
+from tests.web.browser import composer, in_browser, log_in, participants
 
-ENDPOINTS = ("GET /chat/{token}", "GET /signaling/{token}")
 
 
 def open_room(page, name):
@@ -22,7 +21,6 @@ def settings(page):
 
 
 @pytest.mark.usefixtures("browser_available")
-@needs_endpoints(*ENDPOINTS)
 async def test_moderator_renames_opens_protects_and_manages_people(users, p1):
     token = await p1.create_room(2, name="Planning")
     for user in ("participant2", "participant3"):
@@ -67,7 +65,6 @@ async def test_moderator_renames_opens_protects_and_manages_people(users, p1):
 
 
 @pytest.mark.usefixtures("browser_available")
-@needs_endpoints(*ENDPOINTS)
 async def test_phone_width_layout_works_with_the_keyboard(users, p1):
     token = await p1.create_room(3, name="Phone check")
 
