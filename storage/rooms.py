@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
-from .records import Participant, ParticipantType, Room, RoomToken, RoomType, SessionId, UserId
+from .records import Participant, ParticipantType, Room, RoomToken, RoomType, SessionId
 
 
 def _room(row: sqlite3.Row | None) -> Room | None:

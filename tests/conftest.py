@@ -3,9 +3,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from server.domain import accounts
 
-from .support import PASSWORD, RunningServer, start_server, test_config
+from .support import RunningServer, add_background_users, start_server, test_config
 
 
 @pytest.fixture
@@ -24,12 +23,7 @@ async def server(tmp_path) -> RunningServer:
 async def users(server: RunningServer) -> RunningServer:
     """The Behat background: participant1-3 (display names participantN-displayname), an admin,
     and group attendees1 holding participant2."""
-    ctx = server.ctx
-    await accounts.add_user(ctx, "admin", "admin", "admin", admin=True)
-    for n in (1, 2, 3):
-        await accounts.add_user(ctx, f"participant{n}", PASSWORD, f"participant{n}-displayname")
-    await accounts.add_group(ctx, "attendees1")
-    await accounts.set_membership(ctx, "attendees1", "participant2", True)
+    await add_background_users(server)
     return server
 
 

@@ -95,8 +95,15 @@ def session_room(conn: sqlite3.Connection, actor: Actor, token: str) -> SessionA
     session = cookie_session(conn, actor, token)
     if not session:
         return None
-    row = rooms_db.participant_by_session(conn, session)
-    if row is None or row.user_id != actor.user_id:
+    return session_in_room(conn, session, token, actor.user_id)
+
+
+def session_in_room(conn: sqlite3.Connection, session_id: str, token: str, user_id: str | None
+                    ) -> SessionAccess | None:
+    """L3 for a known session id: its row, its owner and its room must all match, and guests and
+    self-joined users only count in public rooms."""
+    row = rooms_db.participant_by_session(conn, session_id)
+    if row is None or row.user_id != user_id:
         return None
     room = rooms_db.room_by_id(conn, row.room_id)
     if room is None or room.token != token:

@@ -8,7 +8,7 @@ from signaling.events import ParticipantsChanged, RoomChanged, RoomDeleted
 from storage import accounts as accounts_db
 from storage import rooms as rooms_db
 from storage import web_logins as web_logins_db
-from storage.records import ParticipantType, RoomType, User
+from storage.records import RoomType, User
 
 from .calls import end_call_if_empty
 from .context import Actor, Ctx

@@ -5,7 +5,7 @@ import sqlite3
 
 from signaling.events import ParticipantsChanged
 from storage import rooms as rooms_db
-from storage.records import ParticipantType, RoomType
+from storage.records import ParticipantType
 
 from . import access, ids
 from .calls import end_call_if_empty

@@ -19,7 +19,7 @@ from signaling.ticket import make_ticket
 from signaling.turn import new_credentials
 from signaling.websocket import RoomJoin
 from storage import rooms as rooms_db
-from storage.records import Participant, ParticipantType, Room, RoomType
+from storage.records import Participant, ParticipantType, Room
 
 from . import access
 from .calls import end_call_if_empty
@@ -69,20 +69,6 @@ def read_roster(conn: sqlite3.Connection, room: Room) -> Roster:
     users = [_member(p) for p in rows if not p.is_guest]
     guests = [_member(p) for p in rows if p.is_guest]
     return Roster(room.token, room.id, tuple(users + guests))
-
-
-def _session_in_room(conn: sqlite3.Connection, session_id: str, token: str, user_id: str | None
-                     ) -> tuple[Room, Participant] | None:
-    """L3 from the server side: the session's row, its owner and its room must all match."""
-    row = rooms_db.participant_by_session(conn, session_id)
-    if row is None or row.user_id != user_id:
-        return None
-    room = rooms_db.room_by_id(conn, row.room_id)
-    if room is None or room.token != token:
-        return None
-    if room.type != RoomType.PUBLIC and row.type in (ParticipantType.GUEST, ParticipantType.USER_SELF_JOINED):
-        return None
-    return room, row
 
 
 # -- send and pull (internal signaling) -------------------------------------------------------------
@@ -153,10 +139,10 @@ class SignalingBackend:
 
     async def join(self, user_id: str, token: str, session_id: str) -> RoomJoin | None:
         def unit(conn: sqlite3.Connection) -> RoomJoin | None:
-            found = _session_in_room(conn, session_id, token, user_id or None)
+            found = access.session_in_room(conn, session_id, token, user_id or None)
             if found is None:
                 return None
-            room, _ = found
+            room = found.room
             return RoomJoin({"name": room.name, "type": int(room.type)})
         return await self.ctx.db.run(unit)
 
