@@ -8,12 +8,18 @@ from tests.web.browser import require_browser
 
 
 @pytest.fixture
-async def server(tmp_path) -> RunningServer:
+def server_options() -> dict:
+    """Config overrides for the server; a test parametrizes it, e.g. {"websocket": False}."""
+    return {}
+
+
+@pytest.fixture
+async def server(tmp_path, server_options) -> RunningServer:
     """Like the suite's server, without STUN servers: the browsers connect over host candidates,
     and nothing tries to reach a STUN server outside this machine."""
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        running = await start_server(nursery, test_config(str(tmp_path), stun_servers=()), stop)
+        running = await start_server(nursery, test_config(str(tmp_path), stun_servers=(), **server_options), stop)
         yield running
         for actor in running.actors:
             await actor.aclose()

@@ -1,4 +1,5 @@
-"""Two users in a call: each sees the other's video over a connected RTCPeerConnection."""
+"""Two users in a call: each sees the other's video over a connected RTCPeerConnection, with
+signaling over the WebSocket (the default), over polling (websocket = false), and mixed."""
 from __future__ import annotations
 
 import re
@@ -31,8 +32,23 @@ def remote_video_plays(page, name):
     return second
 
 
+def count_signaling_pulls(page, token: str) -> list[str]:
+    """Record every `GET /signaling/{token}` (a polling pull) the page makes."""
+    pulls: list[str] = []
+    page.on("request", lambda r: r.method == "GET" and r.url.split("?")[0].endswith(f"/signaling/{token}")
+            and pulls.append(r.url))
+    return pulls
+
+
+def force_polling(page) -> None:
+    """The client's switch for polling even when the server offers a WebSocket."""
+    page.context.add_init_script("localStorage.setItem('parley.signaling', 'polling')")
+
+
 @pytest.mark.usefixtures("browser_available")
-async def test_two_users_call_and_see_each_others_video(users, p1):
+@pytest.mark.parametrize("server_options, transport", [({}, "websocket"), ({"websocket": False}, "polling")],
+                         ids=["websocket", "polling"])
+async def test_two_users_call_and_see_each_others_video(users, p1, transport):
     token = await p1.create_room(2, name="Weekly sync")
     r = await p1.post(f"/room/{token}/participants", newParticipant="participant2")
     assert r.status == 200
@@ -41,10 +57,12 @@ async def test_two_users_call_and_see_each_others_video(users, p1):
         from playwright.sync_api import expect
         one = browser.page("participant1", url)
         two = browser.page("participant2", url)
+        pulls = {page: count_signaling_pulls(page, token) for page in (one, two)}
         for page, user in ((one, "participant1"), (two, "participant2")):
             log_in(page, user)
             page.get_by_role("link", name=re.compile("Weekly sync")).click()
             expect(page.get_by_role("heading", name="Weekly sync")).to_be_visible()
+            expect(page.locator(".room")).to_have_attribute("data-signaling", transport)
 
         one.get_by_role("button", name="Start call").click()
         expect(one.locator(".tile-local")).to_have_count(1)
@@ -68,5 +86,47 @@ async def test_two_users_call_and_see_each_others_video(users, p1):
         expect(one.locator(".tile:not(.tile-local)")).to_have_count(0, timeout=15_000)
         expect(two.locator(".tile")).to_have_count(0)
         browser.assert_no_console_errors()
+        for page in (one, two):
+            if transport == "websocket":
+                assert pulls[page] == [], "a WebSocket client must not pull signaling over HTTP"
+            else:
+                assert pulls[page], "a polling client pulls signaling over HTTP"
 
     await in_browser(scenario, users.url)
+
+
+@pytest.mark.usefixtures("browser_available")
+async def test_websocket_and_polling_clients_call_each_other(users, p1):
+    """One browser on the WebSocket, the other forced to polling: the hub relays between them."""
+    token = await p1.create_room(2, name="Mixed call")
+    r = await p1.post(f"/room/{token}/participants", newParticipant="participant2")
+    assert r.status == 200
+    seen: dict[str, int] = {}
+
+    def scenario(browser, url):
+        from playwright.sync_api import expect
+        one = browser.page("participant1", url)
+        two = browser.page("participant2", url)
+        force_polling(two)
+        pulls = {page: count_signaling_pulls(page, token) for page in (one, two)}
+        for page, user, transport in ((one, "participant1", "websocket"), (two, "participant2", "polling")):
+            log_in(page, user)
+            page.get_by_role("link", name=re.compile("Mixed call")).click()
+            expect(page.get_by_role("heading", name="Mixed call")).to_be_visible()
+            expect(page.locator(".room")).to_have_attribute("data-signaling", transport)
+
+        two.get_by_role("button", name="Start call").click()
+        expect(one.get_by_role("button", name="Join call")).to_be_visible(timeout=15_000)
+        one.get_by_role("button", name="Join call").click()
+        remote_video_plays(one, "participant2-displayname")
+        remote_video_plays(two, "participant1-displayname")
+        seen["websocket_sessions"] = users.app.parley_ctx.hub.statistics().websocket_sessions
+
+        one.get_by_role("button", name="Leave call").first.click()
+        expect(two.locator(".tile:not(.tile-local)")).to_have_count(0, timeout=15_000)
+        browser.assert_no_console_errors()
+        assert pulls[one] == [] and pulls[two]
+
+    await in_browser(scenario, users.url)
+    assert seen["websocket_sessions"] == 1
+

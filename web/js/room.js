@@ -1,11 +1,11 @@
-// One open room: header, chat, call stage and participant list, kept live by the signaling pull
-// (participant changes), the chat long-poll, a 5 s ping and a 10 s refresh of the room object.
+// One open room: header, chat, call stage and participant list, kept live by signaling (WebSocket or
+// polling: participant changes), the chat long-poll, a 5 s ping and a 10 s refresh of the room object.
 import { api, ApiError } from "./api.js";
 import { Call } from "./call.js";
 import { Chat } from "./chat.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { menu, openRoomSettings } from "./room-settings.js";
-import { Signaling } from "./signaling.js";
+import { openSignaling } from "./signaling.js";
 
 const PING_MS = 5000;
 const REFRESH_MS = 10000;
@@ -62,15 +62,23 @@ export class RoomView {
       },
       onGone: () => this.gone(),
     });
-    this.signaling = new Signaling(this.token, this.sessionId, {
+    this.build(container);
+    this.renderHeader();
+    this.callButton.disabled = true;     // until signaling is up
+    this.chat.start();
+    // The WebSocket when the server offers one, else polling (signaling.js); one interface.
+    const signaling = await openSignaling(this.token, this.sessionId, this.isGuest ? null : this.me.userId, {
       onMessage: (message) => this.call?.handleMessage(message),
       onUsers: (users, participantsMayHaveChanged) => this.usersChanged(users, participantsMayHaveChanged),
       onGone: () => this.gone(),
     });
-    this.build(container);
-    this.renderHeader();
-    this.chat.start();
-    this.signaling.start();
+    if (this.closed) {
+      signaling.stop();
+      return;
+    }
+    this.signaling = signaling;
+    this.el.dataset.signaling = signaling.name;
+    this.callButton.disabled = false;
     this.refreshParticipants();
     this.timers.push(setInterval(() => this.ping(), PING_MS));
     this.timers.push(setInterval(() => this.refresh(), REFRESH_MS));
@@ -340,6 +348,7 @@ export class RoomView {
 
   async toggleCall() {
     if (this.call) return this.leaveCall();
+    if (!this.signaling) return;
     this.callButton.disabled = true;
     const call = new Call({ token: this.token, sessionId: this.sessionId, signaling: this.signaling,
       stage: this.stage, nick: this.nick, nameOf: (sid) => this.sessionName(sid) });

@@ -1,9 +1,60 @@
-// Talk's internal signaling over HTTP polling (signaling.md §2): a long-poll pull loop and a
-// send queue. Payloads are opaque here; call.js gives them meaning.
+// Signaling for one room, over one of two transports with the same small interface:
+//
+//   new Transport(token, sessionId, { onMessage, onUsers, onGone })
+//   await start()        resolves once the transport works (the WebSocket one rejects otherwise)
+//   send(message)        one SimpleWebRTC-style payload {to, sid, roomType, type, payload}
+//   stop()               end it (the WebSocket one says bye, which also ends the Talk session)
+//   name                 "polling" or "websocket"
+//
+// Handlers: onMessage(payload with `from` = the sender's Talk session id), onUsers(users, refresh)
+// with usersInRoom-style entries {userId, sessionId, inCall, lastPing} (`refresh`: the room object
+// may have changed too), onGone() (no longer in the room). Payloads are opaque here; call.js gives
+// them meaning. `openSignaling` picks the transport: the WebSocket when /signaling/settings names a
+// `server`, polling when it does not, when the socket or its hello fails, or when polling is forced
+// (`?signaling=polling` in the page URL or localStorage "parley.signaling" = "polling").
 import { api, ApiError } from "./api.js";
 import { sleep } from "./dom.js";
+import { WebSocketSignaling } from "./websocket.js";
 
-export class Signaling {
+const FORCE_KEY = "parley.signaling";
+
+function forcedPolling() {
+  try {
+    if (new URLSearchParams(location.search).get("signaling") === "polling") return true;
+    return localStorage.getItem(FORCE_KEY) === "polling";
+  } catch {
+    return false;
+  }
+}
+
+// `userId`: the signed-in user, or null for a guest (the ticket was issued to them).
+export async function openSignaling(token, sessionId, userId, handlers) {
+  let settings = {};
+  try {
+    settings = (await api.get("/signaling/settings")).data || {};
+  } catch (error) {
+    console.warn("no signaling settings; using polling", error);
+  }
+  if (settings.server && !forcedPolling()) {
+    const socket = new WebSocketSignaling(token, sessionId, { ...settings, userId }, handlers);
+    try {
+      await socket.start();
+      return socket;
+    } catch (error) {
+      socket.stop({ bye: false });
+      console.warn("WebSocket signaling unavailable; falling back to polling", error);
+    }
+  }
+  const polling = new PollingSignaling(token, sessionId, handlers);
+  await polling.start();
+  return polling;
+}
+
+// Talk's internal signaling over HTTP polling (signaling.md §2): a long-poll pull loop and a
+// send queue.
+export class PollingSignaling {
+  name = "polling";
+
   constructor(token, sessionId, { onMessage, onUsers, onGone }) {
     this.token = token;
     this.sessionId = sessionId;
@@ -15,7 +66,7 @@ export class Signaling {
     this.aborter = new AbortController();
   }
 
-  start() {
+  async start() {
     this.pullLoop();
   }
 
