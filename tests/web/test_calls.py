@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import trio
 
 from tests.web.browser import in_browser, log_in, screenshot, send_message
 
@@ -122,6 +123,15 @@ async def test_websocket_and_polling_clients_call_each_other(users, p1):
         remote_video_plays(two, "participant1-displayname")
         seen["websocket_sessions"] = users.app.parley_ctx.hub.statistics().websocket_sessions
 
+        # The server drops the WebSocket: the client resumes its session, and what it sends while
+        # away (a mute) still reaches the polling peer.
+        session_id = one.locator(".tile-local").get_attribute("data-session")
+        dropped = trio.from_thread.run(drop_websocket, users, session_id)
+        one.get_by_role("button", name="Mute microphone").click()
+        expect(two.locator(".tile:not(.tile-local)")).to_have_attribute("data-audio", "off")
+        expect(one.locator(".room")).to_have_attribute("data-signaling", "websocket")
+        seen["resumed"] = trio.from_thread.run(resumed_on_a_new_socket, users, session_id, dropped)
+
         one.get_by_role("button", name="Leave call").first.click()
         expect(two.locator(".tile:not(.tile-local)")).to_have_count(0, timeout=15_000)
         browser.assert_no_console_errors()
@@ -129,4 +139,47 @@ async def test_websocket_and_polling_clients_call_each_other(users, p1):
 
     await in_browser(scenario, users.url)
     assert seen["websocket_sessions"] == 1
+    assert seen["resumed"]
 
+
+async def drop_websocket(server, talk_session: str) -> object:
+    """Close the WebSocket that serves `talk_session` from the server's side (a network drop);
+    returns the connection that was closed."""
+    session = server.app.parley_ctx.hub.websockets.by_talk_session(talk_session)
+    connection = session.connection
+    await connection._close(1011)
+    return connection
+
+
+async def resumed_on_a_new_socket(server, talk_session: str, dropped: object) -> bool:
+    """The same signaling session (same Talk session), now served by another connection."""
+    session = server.app.parley_ctx.hub.websockets.by_talk_session(talk_session)
+    return session is not None and session.connection is not None and session.connection is not dropped
+
+
+
+@pytest.mark.usefixtures("browser_available")
+@pytest.mark.parametrize("server_options", [{"public_url": "http://127.0.0.1:9"}])
+async def test_unreachable_websocket_falls_back_to_polling(users, p1):
+    """/signaling/settings names a WebSocket nobody answers on: the room opens over polling."""
+    token = await p1.create_room(2, name="Fallback")
+    r = await p1.post(f"/room/{token}/participants", newParticipant="participant2")
+    assert r.status == 200
+
+    def scenario(browser, url):
+        from playwright.sync_api import expect
+        one = browser.page("participant1", url)
+        two = browser.page("participant2", url)
+        for page, user in ((one, "participant1"), (two, "participant2")):
+            log_in(page, user)
+            page.get_by_role("link", name=re.compile("Fallback")).click()
+            expect(page.locator(".room")).to_have_attribute("data-signaling", "polling")
+        one.get_by_role("button", name="Start call").click()
+        expect(two.get_by_role("button", name="Join call")).to_be_visible(timeout=15_000)
+        two.get_by_role("button", name="Join call").click()
+        remote_video_plays(one, "participant2-displayname")
+        remote_video_plays(two, "participant1-displayname")
+        # Chromium reports the refused socket itself; nothing else may go wrong.
+        browser.assert_no_console_errors(lambda e: "WebSocket connection to 'ws://127.0.0.1:9/spreed'" in e.text)
+
+    await in_browser(scenario, users.url)

@@ -34,6 +34,8 @@ async def test_user_and_guest_chat_both_ways_and_see_each_other(users):
         expect(messages(guest)).to_have_count(1)
         expect(messages(guest).first).to_contain_text("Welcome! The mockups are in the shared folder.")
         expect(messages(guest).first).to_contain_text("participant1-displayname")
+        # A guest's ticket has no user: the WebSocket hello takes userid null all the same.
+        expect(guest.locator(".room")).to_have_attribute("data-signaling", "websocket")
 
         send_message(guest, "Thanks, looking at them now.")
         expect(messages(user)).to_have_count(2)

@@ -25,6 +25,7 @@ export class WebSocketSignaling {
     this.ready = false;          // hello answered and in the room on the current socket
     this.stopped = false;
     this.queue = [];             // frames waiting for a resumed socket
+    this.resuming = false;
     this.pending = new Map();    // request id → { resolve, reject, timer }
     this.nextId = 1;
     this.roster = new Map();     // session id → usersInRoom-style entry
@@ -66,7 +67,7 @@ export class WebSocketSignaling {
         this.ready = false;
         this.failPending(new Error("the WebSocket closed"));
         if (!opened) reject(new Error("the WebSocket could not be opened"));
-        else if (!this.stopped && this.resumeId) this.resume();
+        else if (!this.stopped && this.resumeId && !this.resuming) this.resume();
       };
     });
   }
@@ -92,6 +93,15 @@ export class WebSocketSignaling {
   }
 
   async resume() {
+    this.resuming = true;
+    try {
+      await this.resumeLoop();
+    } finally {
+      this.resuming = false;
+    }
+  }
+
+  async resumeLoop() {
     const until = Date.now() + RESUME_FOR_MS;
     let wait = 500;
     while (!this.stopped && Date.now() < until) {
