@@ -90,7 +90,11 @@ class ChatPollMiddleware:
             await self.inner(scope, receive, send)
             return
         match = PATH.fullmatch(scope["path"])
-        request = self._eligible(scope, match) if match is not None else None
+        try:
+            request = self._eligible(scope, match) if match is not None else None
+        except Exception:   # not expected; Quart then answers the request as it always did
+            log.exception("chat fast path: eligibility check failed for %s", scope["path"])
+            request = None
         if request is None:
             await self.inner(scope, receive, send)
             return

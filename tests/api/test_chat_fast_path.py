@@ -182,3 +182,13 @@ async def test_a_parked_poll_is_released_when_its_client_goes_away(users, room):
     await wait_parked(users, 0)
     # The server still answers, and the next message reaches a new poll as before.
     await send(users.actor("participant1"), room, "after")
+
+
+async def test_a_failing_eligibility_check_hands_the_request_to_quart(users, room, monkeypatch):
+    from server.routes import chat_fast
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(chat_fast, "parse_cookie", broken)
+    await _both(users, f"/ocs/v2.php{API}/chat/{room}", {**JSON, "Cookie": "a=b",
+                                                          "Authorization": _basic("participant2")}, fast=False)
