@@ -23,6 +23,7 @@ from .domain.context import Ctx
 from .domain.errors import ParleyError
 from .domain.signaling import SignalingBackend
 from .routes import register_endpoints, register_web
+from .routes.chat_fast import register_chat_fast_path
 from .routes.signaling import register_websocket
 
 log = logging.getLogger("parley")
@@ -50,6 +51,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     app.url_map.strict_slashes = False
     register_endpoints(app)
     register_websocket(app)
+    app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
     timer: housekeeping.Timer | None = None
 

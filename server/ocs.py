@@ -23,25 +23,33 @@ UNKNOWN_ROUTE_MESSAGE = ("Invalid query, please check the syntax. API specificat
                          "http://www.freedesktop.org/wiki/Specifications/open-collaboration-services.\n")
 
 
+def version_of(path: str) -> int:
+    return 1 if path.startswith(V1_PREFIX) else 2
+
+
 def api_version() -> int:
-    return 1 if request.path.startswith(V1_PREFIX) else 2
+    return version_of(request.path)
 
 
 def is_ocs_path(path: str) -> bool:
     return path.startswith(V1_PREFIX + "/") or path.startswith(V2_PREFIX + "/")
 
 
-def wants_json() -> bool:
-    """`format` (body, else query) first, then the first Accept part that is exactly json or xml;
-    XML by default. The body's `format` is known once `Params.load` has read it."""
-    fmt = g.get("ocs_format") or request.args.get("format")
+def json_wanted(fmt: str | None, accept: str) -> bool:
+    """`fmt` is the request's `format` parameter (body, else query), `accept` its Accept header."""
     if fmt in ("json", "xml"):
         return fmt == "json"
-    for part in request.headers.get("Accept", "").split(","):
+    for part in accept.split(","):
         kind = part.strip().lower().removeprefix("application/")
         if kind in ("json", "xml"):
             return kind == "json"
     return False
+
+
+def wants_json() -> bool:
+    """`format` (body, else query) first, then the first Accept part that is exactly json or xml;
+    XML by default. The body's `format` is known once `Params.load` has read it."""
+    return json_wanted(g.get("ocs_format") or request.args.get("format"), request.headers.get("Accept", ""))
 
 
 def _meta(status: int, statuscode: int, message: str | None, version: int) -> dict[str, Any]:
@@ -63,18 +71,15 @@ def _codes(status: int, version: int, *, v1_code: int | None = None) -> tuple[in
     return 200, v1_code if v1_code is not None else (100 if status == 200 else status)
 
 
-def render(data: Any = None, status: int = 200, *, message: str | None = None,
-           headers: dict[str, str] | None = None, v1_code: int | None = None,
-           memo: dict | None = None) -> Response:
-    """An OCS response. `data=None` renders as `[]`, the way Talk says "no data".
+def encode(data: Any, status: int, version: int, as_json: bool, *, message: str | None = None,
+           v1_code: int | None = None, memo: dict | None = None) -> tuple[int, bytes, str]:
+    """(HTTP status, body, Content-Type) of an OCS answer, without Quart's request: `render` for
+    Quart routes and the chat fast path (server/routes/chat_fast.py) both build their answer here.
+    Not for 304 (no envelope: see `render`). `data=None` renders as `[]`, the way Talk says "no data".
 
     `memo`: a dict shared by requests answered with the same `data` and status (a chat fan-out);
     the encoded body is kept there per OCS version and format, so it is built once."""
-    if status == 304:
-        return Response(b"", status=304, headers=headers)
-    version = api_version()
     http_status, code = _codes(status, version, v1_code=v1_code)
-    as_json = wants_json()
     body = memo.get((version, as_json, status, message)) if memo is not None else None
     if body is None:
         envelope = {"ocs": {"meta": _meta(status, code, message, version), "data": [] if data is None else data}}
@@ -82,8 +87,24 @@ def render(data: Any = None, status: int = 200, *, message: str | None = None,
         body = text.encode()
         if memo is not None:
             memo[(version, as_json, status, message)] = body
-    mimetype = "application/json" if as_json else "application/xml"
-    return Response(body, status=http_status, headers=headers, content_type=f"{mimetype}; charset=utf-8")
+    return http_status, body, JSON_TYPE if as_json else XML_TYPE
+
+
+JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "application/xml; charset=utf-8"
+SERVER_ERROR_MESSAGE = "Internal server error; the incident was logged"
+SERVER_ERROR_V1_CODE = 996
+
+
+def render(data: Any = None, status: int = 200, *, message: str | None = None,
+           headers: dict[str, str] | None = None, v1_code: int | None = None,
+           memo: dict | None = None) -> Response:
+    """An OCS response (see `encode`); 304 is an empty body, no envelope."""
+    if status == 304:
+        return Response(b"", status=304, headers=headers)
+    http_status, body, content_type = encode(data, status, api_version(), wants_json(), message=message,
+                                             v1_code=v1_code, memo=memo)
+    return Response(body, status=http_status, headers=headers, content_type=content_type)
 
 
 def render_error(exc: ParleyError) -> Response:
@@ -106,7 +127,7 @@ def unknown_route() -> Response:
 
 
 def server_error() -> Response:
-    return render(None, 500, message="Internal server error; the incident was logged", v1_code=996)
+    return render(None, 500, message=SERVER_ERROR_MESSAGE, v1_code=SERVER_ERROR_V1_CODE)
 
 
 # -- XML ---------------------------------------------------------------------------------------

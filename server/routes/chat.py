@@ -14,11 +14,16 @@ async def send_message(ctx, actor, params, token):
     return render(None, 201)
 
 
-@endpoint(CHAT, "GET")
-async def receive_messages(ctx, actor, params, token):
-    page = await chat.receive_messages(
+async def receive_page(ctx, actor, params, token) -> chat.Page:
+    """The action behind GET /chat/{token}, shared with its ASGI fast path (chat_fast.py)."""
+    return await chat.receive_messages(
         ctx, actor, token, look_into_future=bool(params.int("lookIntoFuture", 0)), limit=params.int("limit"),
         last_known=params.int("lastKnownMessageId", 0), timeout=params.int("timeout"))
+
+
+@endpoint(CHAT, "GET")
+async def receive_messages(ctx, actor, params, token):
+    page = await receive_page(ctx, actor, params, token)
     if not page:
         return render(None, 304)
     # A page from the hub (a woken long-poll) carries a memo: its body is encoded once per fan-out.
