@@ -127,16 +127,9 @@ async def custom_server(tmp_path, **overrides: Any):
     """A running Parley with config overrides and the usual participant1-3."""
     from server.domain import accounts
 
-    from .support import PASSWORD, start_server, test_config
+    from .support import PASSWORD, serving, test_config
 
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        running = await start_server(nursery, test_config(str(tmp_path), **overrides), stop)
+    async with serving(test_config(str(tmp_path), **overrides)) as running:
         for n in (1, 2, 3):
             await accounts.add_user(running.ctx, f"participant{n}", PASSWORD, f"participant{n}-displayname")
-        try:
-            yield running
-        finally:
-            for actor in running.actors:
-                await actor.aclose()
-            stop.set()
+        yield running

@@ -168,26 +168,23 @@ async def test_repeated_wrong_room_passwords_are_throttled(p1, guest):
 
 # -- participants and moderators --------------------------------------------------------------
 
-@pytest.mark.parametrize("method,path,name", [
+TARGETED_ENDPOINTS = [
     ("POST", "/room/{t}/participants", "newParticipant"),
     ("DELETE", "/room/{t}/participants", "participant"),
     ("DELETE", "/room/{t}/participants/guests", "participant"),
     ("POST", "/room/{t}/moderators", "participant"),
     ("DELETE", "/room/{t}/moderators", "participant"),
-])
+]
+
+
+@pytest.mark.parametrize("method,path,name", TARGETED_ENDPOINTS)
 async def test_missing_or_mistyped_target_is_400_naming_the_parameter(p1, method, path, name):
     token = await p1.create_room(3, name="lobby")
     assert_error(await p1.request(method, path.format(t=token)), 400, name)
     assert_error(await p1.request(method, path.format(t=token), json={name: ["participant2"]}), 400, name)
 
 
-@pytest.mark.parametrize("method,path,name", [
-    ("POST", "/room/{t}/participants", "newParticipant"),
-    ("DELETE", "/room/{t}/participants", "participant"),
-    ("DELETE", "/room/{t}/participants/guests", "participant"),
-    ("POST", "/room/{t}/moderators", "participant"),
-    ("DELETE", "/room/{t}/moderators", "participant"),
-])
+@pytest.mark.parametrize("method,path,name", TARGETED_ENDPOINTS)
 async def test_missing_target_still_answers_403_to_non_moderators(p1, p2, method, path, name):
     token = await p1.create_room(3, name="lobby")
     assert (await p1.post(f"/room/{token}/participants", newParticipant="participant2")).status == 200
