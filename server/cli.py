@@ -1,4 +1,4 @@
-"""The `parley` command: serve, and manage users and groups on the data directory."""
+"""The `parley` command: serve, manage users and groups, back up and restore the data directory."""
 from __future__ import annotations
 
 import argparse
