@@ -89,6 +89,12 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
             assert "created user admin (admin)" in op.ok("user", "add", "admin", "--password", "admin-pw", "--admin")
             op.ok("user", "add", "bob", "--password", "bob-pw", "--display-name", "Bob")
             assert op.ok("user", "list").split() == ["admin", "admin", "admin", "bob", "Bob"]
+            assert "created group team" in op.ok("group", "add", "team")
+            assert "added bob to team" in op.ok("group", "adduser", "team", "bob")
+            op.ok("user", "add", "temp", "--password", "temp-pw")
+            assert "deleted user temp" in op.ok("user", "delete", "temp")
+            passwd = op.run("user", "passwd", "bob", stdin="bob-new-pw\n")   # read from stdin: no tty
+            assert passwd.returncode == 0 and "password of bob changed" in passwd.stdout, passwd.stderr
             r = await web.post("/setup", json={"token": setup.split("#")[1], "userId": "x", "password": "y"})
             assert r.status_code == 404   # an account exists: the link is spent
 
@@ -101,7 +107,7 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
             assert (await web.post(f"{ROOMS}/{token}/participants", data={"newParticipant": "bob"})).status_code == 200
 
         running = RunningServer(url=url, app=None, clock=ManualClock())
-        bob = running.actor("bob", password="bob-pw")
+        bob = running.actor("bob", password="bob-new-pw")
         admin = running.actor("admin", password="admin-pw")
         history = await bob.get(f"/chat/{token}", params={"lookIntoFuture": 0})
         assert history.status in (200, 304), history.text   # 304: no message yet
