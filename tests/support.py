@@ -14,7 +14,7 @@ import trio
 
 from server.app import create_app
 from server.config import Config
-from server.runner import serve_app
+from server.runner import listen_options, serve_app
 
 API = "/apps/spreed/api/v1"
 PASSWORD = "123456"
@@ -184,7 +184,8 @@ async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
     """Tests drive housekeeping by hand (`housekeeping.run_once`) unless they ask for the timer."""
     clock = clock or ManualClock()
     app = create_app(config, clock=clock, housekeeping_timer=housekeeping_timer)
-    binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait))
+    binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait,
+                                        **listen_options(config)))
     return RunningServer(url=binds[0], app=app, clock=clock)
 
 
