@@ -132,5 +132,5 @@ def register_network_layers(app: QuartTrio, config: Config) -> None:
     if proxies:
         inner = ForwardedMiddleware(inner, proxies)
     if config.http_redirect_bind:
-        inner = HttpsRedirect(inner, config)
+        inner = app.https_redirect = HttpsRedirect(inner, config)  # type: ignore[attr-defined]
     app.asgi_app = inner  # type: ignore[method-assign]

@@ -94,6 +94,9 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
             nursery.start_soon(watch_signals)
             shutdown_trigger = stop.wait
         binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=shutdown_trigger))
+        redirect = getattr(app, "https_redirect", None)
+        if redirect is not None and binds:   # the HTTPS port, once bound (bind may say port 0)
+            redirect.https_port = int(binds[0].rsplit(":", 1)[1])
         task_status.started(binds)
     log.info("stopped")
 

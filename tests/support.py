@@ -67,7 +67,8 @@ class Actor:
 
     def __post_init__(self) -> None:
         auth = (self.user, self.password) if self.user else None
-        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90, verify=_tls_context(),
+        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90,
+                                        verify=self.server.ssl_context or _tls_context(),
                                         headers={"OCS-APIRequest": "true", "Accept": "application/json"})
 
     async def request(self, method: str, path: str, *, v: int = 2, params: dict | None = None,
@@ -160,6 +161,8 @@ class RunningServer:
     app: Any
     clock: ManualClock
     actors: list[Actor] = field(default_factory=list)
+    binds: list[str] = field(default_factory=list)   # with TLS and a redirect listener: [https, http]
+    ssl_context: ssl.SSLContext | None = None          # trusting the test CA, for HTTPS servers (tests/deploy)
 
     @property
     def ctx(self):
@@ -186,7 +189,7 @@ async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
     app = create_app(config, clock=clock, housekeeping_timer=housekeeping_timer)
     binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait,
                                         **listen_options(config)))
-    return RunningServer(url=binds[0], app=app, clock=clock)
+    return RunningServer(url=binds[0], app=app, clock=clock, binds=binds)
 
 
 @asynccontextmanager
