@@ -1,34 +1,12 @@
-"""Fixtures for the deployment tests: a throw-away CA (trustme) and a certificate for the names
-the tests reach Parley at."""
+"""Fixtures for the deployment tests."""
 from __future__ import annotations
-
-import ssl
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca: Path        # the test CA's certificate (what clients trust)
-    cert: Path      # the server certificate chain: parley.test, localhost, 127.0.0.1, ::1
-    key: Path
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca))
+from tests.tls_support import TlsFiles, make_tls_files
 
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory) -> TlsFiles:
-    import trustme
-    directory = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("parley.test", "localhost", "127.0.0.1", "::1")
-    files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
-    ca.cert_pem.write_to_path(str(files.ca))
-    cert.private_key_pem.write_to_path(str(files.key))
-    with files.cert.open("wb") as f:
-        for pem in cert.cert_chain_pems:
-            f.write(pem.bytes())
-    return files
+    """A test CA and a certificate for parley.test, localhost, 127.0.0.1 and ::1."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
