@@ -25,7 +25,7 @@ def _read(path: str, what: str) -> str:
 
 def check_files(cert: str, key: str) -> None:
     """Raise ConfigError (one line, naming the file) unless `cert` and `key` make a usable pair."""
-    cert_text, key_text = _read(cert, "certificate", ), _read(key, "key")
+    cert_text, key_text = _read(cert, "certificate"), _read(key, "key")
     if "-----BEGIN CERTIFICATE-----" not in cert_text:
         raise ConfigError(f"TLS certificate {cert}: no PEM certificate in the file")
     if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", key_text):

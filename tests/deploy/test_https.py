@@ -193,3 +193,48 @@ def test_network_keys_from_toml_and_environment(tmp_path):
         config_mod.load(None, env={"PARLEY_TRUSTED_PROXIES": "proxy.example.org"})
     with pytest.raises(config_mod.ConfigError, match="needs tls_cert"):
         config_mod.load(None, env={"PARLEY_HTTP_REDIRECT_BIND": "127.0.0.1:80"})
+
+
+def _serving_url(process: subprocess.Popen, deadline: float = 30.0) -> str:
+    """The URL from `parley serve`'s "Parley is serving on URL" line."""
+    import select
+    import time
+    end = time.monotonic() + deadline
+    seen = ""
+    while time.monotonic() < end:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen += line
+            if line.startswith("Parley is serving on "):
+                return line.split()[4]
+    raise AssertionError(f"parley serve did not report its URL; output so far:\n{seen}")
+
+
+def test_parley_serve_takes_tls_and_proxies_from_the_environment(tmp_path, tls_files):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PARLEY_DATA_DIR": str(tmp_path / "data"),
+           "PARLEY_TLS_CERT": str(tls_files.cert), "PARLEY_TLS_KEY": str(tls_files.key),
+           "PARLEY_TRUSTED_PROXIES": "192.0.2.0/24, 127.0.0.1", "PARLEY_HSTS_MAX_AGE": "600",
+           "PARLEY_ARGON2_TIME_COST": "1", "PARLEY_ARGON2_MEMORY_KIB": "1024"}
+    created = subprocess.run([sys.executable, "-m", "server", "user", "add", "alice", "--password", "secret123"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    process = subprocess.Popen([sys.executable, "-m", "server", "serve", "--bind", "127.0.0.1:0"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    try:
+        url = _serving_url(process)
+        assert url.startswith("https://127.0.0.1:")
+        with httpx.Client(base_url=url, verify=tls_files.client_context(), auth=("alice", "secret123"),
+                          headers={"OCS-APIRequest": "true", "Accept": "application/json"}) as client:
+            r = client.get("/ocs/v2.php/apps/spreed/api/v1/signaling/settings")
+            assert r.status_code == 200 and r.headers["strict-transport-security"] == "max-age=600"
+            assert r.json()["ocs"]["data"]["server"] == url.replace("https://", "wss://")
+            r = client.get("/ocs/v2.php/apps/spreed/api/v1/signaling/settings",
+                           headers={"X-Forwarded-For": "203.0.113.1", "X-Forwarded-Host": "chat.example.org"})
+            assert r.json()["ocs"]["data"]["server"] == "wss://chat.example.org"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stdout.close()
