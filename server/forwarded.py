@@ -17,6 +17,7 @@ so neither can be injected by the client through them.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Iterable, NamedTuple
@@ -31,6 +32,7 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-
 _PAIR = re.compile(r'\s*([A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)\s*')
 
 
+@functools.lru_cache(maxsize=4096)   # ipaddress parsing is most of this module's cost; peers repeat
 def parse_address(text: str) -> Address | None:
     """An IP address as a proxy writes it, or None: IPv4, IPv6 (bare or in brackets, optionally
     with a port), IPv4 with a port; an IPv4-mapped IPv6 address counts as its IPv4 address."""
@@ -53,12 +55,21 @@ class TrustedProxies:
 
     def __init__(self, entries: Iterable[str]) -> None:
         self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+        self._known: dict[Address, bool] = {}   # answers for recent addresses (bounded below)
 
     def __bool__(self) -> bool:
         return bool(self.networks)
 
     def trusts(self, address: Address | None) -> bool:
-        return address is not None and any(address in network for network in self.networks)
+        if address is None:
+            return False
+        known = self._known.get(address)
+        if known is None:
+            known = any(address.version == n.version and address in n for n in self.networks)
+            if len(self._known) >= 4096:
+                self._known.clear()
+            self._known[address] = known
+        return known
 
 
 class Hop(NamedTuple):

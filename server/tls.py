@@ -75,6 +75,8 @@ class HttpsRedirect:
             await self.inner(scope, receive, send)
             return
         location = self.location(scope)
+        if location is not None and not (location.isascii() and location.isprintable()):
+            location = None   # h11 only passes printable ASCII targets; never echo anything else
         if location is None:
             body = b"This server answers over HTTPS only.\n"
             await send({"type": "http.response.start", "status": 400,
