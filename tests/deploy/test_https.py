@@ -151,23 +151,35 @@ BAD_PAIRS = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_PAIRS, ids=list(BAD_PAIRS))
-def test_a_bad_certificate_or_key_stops_start_up_with_one_line_naming_the_file(tmp_path, tls_files, case):
+def _names(tmp_path, tls_files) -> dict[str, str]:
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
-    names = {"dir": str(tmp_path), "cert": str(tls_files.cert), "key": str(tls_files.key),
-             "other": str(_other_key(tmp_path)), "encrypted": str(_encrypted_key(tls_files, tmp_path)),
-             "garbage": str(garbage)}
-    cert, key, named = (part.format(**names) for part in BAD_PAIRS[case])
+    return {"dir": str(tmp_path), "cert": str(tls_files.cert), "key": str(tls_files.key),
+            "other": str(_other_key(tmp_path)), "encrypted": str(_encrypted_key(tls_files, tmp_path)),
+            "garbage": str(garbage)}
+
+
+@pytest.mark.parametrize("case", BAD_PAIRS, ids=list(BAD_PAIRS))
+def test_a_bad_certificate_or_key_is_refused_with_one_line_naming_the_file(tmp_path, tls_files, case):
+    from server.config import ConfigError
+    from server.tls import check_files
+    cert, key, named = (part.format(**_names(tmp_path, tls_files)) for part in BAD_PAIRS[case])
+    with pytest.raises(ConfigError) as refused:
+        check_files(cert, key)
+    message = str(refused.value)
+    assert named in message and "\n" not in message, message
+
+
+def test_parley_serve_with_a_mismatched_key_exits_with_that_line_and_no_trace(tmp_path, tls_files):
+    names = _names(tmp_path, tls_files)
     result = subprocess.run(
         [sys.executable, "-m", "server", "serve", "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
-         "--tls-cert", cert, "--tls-key", key],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+         "--tls-cert", names["cert"], "--tls-key", names["other"]],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert named in lines[0] and "Traceback" not in result.stderr, lines[0]
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"parley: config error: TLS key {names['other']} does not match the "
+                                     f"certificate {names['cert']}"), result.stderr
     assert "serving" not in result.stdout   # it never started
 
 
