@@ -105,3 +105,41 @@ async def running_nginx(directory: Path, parley_port: int, cert: Path, key: Path
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+
+
+def caddy_config(directory: Path, parley_port: int, https_port: int, http_port: int, cert: Path, key: Path) -> str:
+    """The shipped Caddyfile serving the test certificate on loopback: global options keep Caddy
+    off the admin port, ports 80/443 and the user's data dir; the site block is the shipped one."""
+    text = CADDYFILE.read_text()
+    assert text.count("chat.example.org {") == 1 and text.count("reverse_proxy 127.0.0.1:8080 {") == 1
+    text = text.replace("chat.example.org {", f"https://127.0.0.1:{https_port} {{\n\ttls {cert} {key}")
+    text = text.replace("reverse_proxy 127.0.0.1:8080 {", f"reverse_proxy 127.0.0.1:{parley_port} {{")
+    options = (f"{{\n\tadmin off\n\tauto_https off\n\thttp_port {http_port}\n\thttps_port {https_port}\n"
+               f"\tstorage file_system {directory}/data\n}}\n\n")
+    return options + text
+
+
+@asynccontextmanager
+async def running_caddy(directory: Path, parley_port: int, cert: Path, key: Path) -> AsyncIterator[int]:
+    """Caddy serving (a copy of) the shipped Caddyfile; yields its HTTPS port."""
+    caddy = require("caddy", "caddy")
+    https_port, http_port = free_port(), free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "Caddyfile"
+    config.write_text(caddy_config(directory, parley_port, https_port, http_port, cert, key))
+    log = directory / "caddy.log"
+    env = {"HOME": str(directory), "XDG_DATA_HOME": str(directory), "XDG_CONFIG_HOME": str(directory),
+           "PATH": "/usr/bin:/bin"}
+    with log.open("wb") as out:
+        process = subprocess.Popen([caddy, "run", "--config", str(config), "--adapter", "caddyfile"], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        await _wait_listening(https_port, process, log)
+        yield https_port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
