@@ -32,10 +32,16 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-
 _PAIR = re.compile(r'\s*([A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)\s*')
 
 
-@functools.lru_cache(maxsize=4096)   # ipaddress parsing is most of this module's cost; peers repeat
 def parse_address(text: str) -> Address | None:
     """An IP address as a proxy writes it, or None: IPv4, IPv6 (bare or in brackets, optionally
     with a port), IPv4 with a port; an IPv4-mapped IPv6 address counts as its IPv4 address."""
+    # The longest such text ("[v6%zone]:port") is far below 100 characters; refusing longer ones
+    # also keeps what a client sends from filling the cache with big strings.
+    return _parse_address(text) if len(text) <= 100 else None
+
+
+@functools.lru_cache(maxsize=4096)   # ipaddress parsing is most of this module's cost; peers repeat
+def _parse_address(text: str) -> Address | None:
     text = text.strip()
     if text.startswith("["):
         text = text[1:].partition("]")[0]

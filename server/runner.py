@@ -130,7 +130,8 @@ def run(config: Config) -> None:
             print(f"Parley is serving on {url}  (data in {config.data_dir})", flush=True)
             print(f"  web client: {url}/", flush=True)
             print(f"  API:        {url}/ocs/v2.php/apps/spreed/api/v1/room", flush=True)
-            if len(binds) > 1:   # the http_redirect_bind listener
-                print(f"  redirect:   {binds[1]} -> {url}", flush=True)
+            if config.http_redirect_bind:   # hypercorn lists the plain-HTTP sockets after the TLS ones
+                for plain in (b for b in binds if b.startswith("http://")):
+                    print(f"  redirect:   {plain} -> {url}", flush=True)
             await _print_login_hint(app.parley_ctx, url, config)
     trio.run(main)
