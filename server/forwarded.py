@@ -118,8 +118,9 @@ def parse_forwarded(values: list[bytes]) -> list[dict[str, str]] | None:
     return elements
 
 
-def hops(headers: list[tuple[bytes, bytes]]) -> list[Hop]:
-    """The hops the proxies reported, left (farthest) to right (nearest)."""
+def hops(headers: list[tuple[bytes, bytes]], peer: str = "") -> list[Hop]:
+    """The hops the proxies reported, left (farthest) to right (nearest). A proxy that reports
+    only the scheme or host (some TLS load balancers) is the `peer` itself, one hop."""
     xff: list[bytes] = []
     proto: list[bytes] = []
     host: list[bytes] = []
@@ -141,6 +142,8 @@ def hops(headers: list[tuple[bytes, bytes]]) -> list[Hop]:
     if forwarded:
         elements = parse_forwarded(forwarded) or []
         return [Hop(e.get("for", ""), e.get("proto"), e.get("host")) for e in elements]
+    if proto or host:
+        return [Hop(peer, _aligned(_split_list(proto), 0, 1), _aligned(_split_list(host), 0, 1))]
     return []
 
 
@@ -163,7 +166,7 @@ class Client(NamedTuple):
 
 def real_client(peer: Address, headers: list[tuple[bytes, bytes]], proxies: TrustedProxies) -> Client | None:
     """The client behind trusted proxy `peer`, or None when the headers name no usable hop."""
-    reported = hops(headers)
+    reported = hops(headers, str(peer))
     chosen: Hop | None = None
     current: Address | None = peer
     for hop in reversed(reported):

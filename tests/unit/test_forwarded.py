@@ -47,7 +47,11 @@ def test_a_chain_of_trusted_proxies_only_is_walked_to_its_left_end():
 
 def test_garbage_at_the_right_end_keeps_the_peer():
     assert real_client(PEER, headers(x_forwarded_for="203.0.113.7, not-an-address"), PROXIES) is None
-    assert real_client(PEER, headers(x_forwarded_proto="https"), PROXIES) is None   # no hop reported
+    assert real_client(PEER, headers(), PROXIES) is None
+
+
+def test_a_proxy_reporting_only_the_scheme_keeps_its_own_address():
+    assert real_client(PEER, headers(x_forwarded_proto="https"), PROXIES) == ("127.0.0.1", "https", None)
 
 
 def test_proto_and_host_lists_line_up_with_the_chosen_hop():
