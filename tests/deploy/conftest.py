@@ -1,4 +1,4 @@
-"""The deployment tests run the built one-file binary (dist/parley)."""
+"""Fixtures for the deployment tests: the built one-file binary (dist/parley) and test certificates."""
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.tls_support import TlsFiles, make_tls_files
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory) -> TlsFiles:
+    """A test CA and a certificate for parley.test, localhost, 127.0.0.1 and ::1."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")

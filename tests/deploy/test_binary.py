@@ -1,5 +1,6 @@
 """Smoke test of the one-file binary as an operator runs it: from an empty directory, with a
-minimal PATH and no Python environment variables, nothing but dist/parley does the work."""
+minimal PATH and no Python environment variables, nothing but dist/parley does the work, over
+HTTPS and WSS with a certificate from a test CA (trustme)."""
 from __future__ import annotations
 
 import re
@@ -13,7 +14,9 @@ import httpx
 import trio
 
 import server
-from tests.signaling_helpers import connect, joined
+from trio_websocket import open_websocket_url
+
+from tests.signaling_helpers import SignalingSocket, joined, settings
 from tests.support import ManualClock, RunningServer
 
 HEADERS = {"OCS-APIRequest": "true", "Accept": "application/json"}
@@ -62,7 +65,7 @@ async def wait_for_line(log: Path, pattern: str, process: subprocess.Popen, time
     raise AssertionError(f"no {pattern!r} in the output:\n{log.read_text()}")
 
 
-async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path):
+async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path, tls_files):
     workdir = tmp_path / "empty"
     workdir.mkdir()
     op = Operator(binary, workdir)
@@ -74,12 +77,14 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
     # First start on an empty data dir (the default ./data): a one-time setup link is printed.
     port = free_port()
     log = tmp_path / "serve.log"
-    process = op.start("serve", "--bind", f"127.0.0.1:{port}", log=log)
+    process = op.start("serve", "--bind", f"127.0.0.1:{port}", "--tls-cert", str(tls_files.cert),
+                       "--tls-key", str(tls_files.key), log=log)
+    tls = tls_files.client_context()
     try:
-        url = (await wait_for_line(log, r"Parley is serving on (http://\S+)", process)).group(1)
-        assert url == f"http://127.0.0.1:{port}"
-        setup = (await wait_for_line(log, r"(http://\S+/setup#[A-Za-z0-9_-]{40,})", process)).group(1)
-        async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60) as web:
+        url = (await wait_for_line(log, r"Parley is serving on (https://\S+)", process)).group(1)
+        assert url == f"https://127.0.0.1:{port}"
+        setup = (await wait_for_line(log, r"(https://\S+/setup#[A-Za-z0-9_-]{40,})", process)).group(1)
+        async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60, verify=tls) as web:
             page = await web.get(setup.split("#")[0])
             assert page.status_code == 200 and 'src="/web/js/main.js"' in page.text
             script = await web.get("/web/js/main.js")   # the web client is inside the binary
@@ -101,12 +106,13 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
             # Log in like the web client, then chat: a long-poll is answered by a post.
             r = await web.post("/login", data={"user": "admin", "password": "admin-pw"})
             assert r.status_code == 200 and r.json()["isAdmin"] is True
+            assert "secure" in r.headers["set-cookie"].lower()   # HTTPS: the login cookie is Secure
             r = await web.post(ROOMS, data={"roomType": "2", "roomName": "team", "invite": ""})
             assert r.status_code == 201, r.text
             token = r.json()["ocs"]["data"]["token"]
             assert (await web.post(f"{ROOMS}/{token}/participants", data={"newParticipant": "bob"})).status_code == 200
 
-        running = RunningServer(url=url, app=None, clock=ManualClock())
+        running = RunningServer(url=url, app=None, clock=ManualClock(), ssl_context=tls)
         bob = running.actor("bob", password="bob-new-pw")
         admin = running.actor("admin", password="admin-pw")
         history = await bob.get(f"/chat/{token}", params={"lookIntoFuture": 0})
@@ -127,10 +133,16 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
         assert polled[0].status == 200
         assert [m["message"] for m in polled[0].data] == ["hello from the binary"]
 
-        # Signaling over the WebSocket: hello with a ticket from /signaling/settings, join the room.
+        # Signaling over WSS: the URL /signaling/settings names, a hello with its ticket, the room.
         session = await joined(bob, token)
-        async with connect(running, bob, token, session) as sock:
-            assert sock.hello_reply["hello"]["userid"] == "bob"
+        signaling = await settings(bob)
+        assert signaling["server"] == url.replace("https://", "wss://")
+        async with open_websocket_url(signaling["server"] + "/spreed", ssl_context=tls) as ws:
+            sock = SignalingSocket(ws)
+            hello = await sock.hello("bob", signaling["ticket"])
+            assert hello["type"] == "hello" and hello["hello"]["userid"] == "bob", hello
+            room = await sock.join_room(token, session)
+            assert room["type"] == "room" and room["room"]["roomid"] == token, room
 
         # A backup while serving, written by the binary, holds the message.
         backup = tmp_path / "backup.sqlite3"
