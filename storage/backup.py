@@ -106,7 +106,8 @@ def backup(db_path: Path, target: Path) -> Path:
 def restore(backup_file: Path, db_path: Path) -> Path | None:
     """Put `backup_file` in place as the database at `db_path`. The caller holds the data-dir lock
     (no server runs). The current database, if any, is kept beside it as
-    parley.sqlite3.before-restore-<time>; returns that path (None if there was none)."""
+    parley.sqlite3.before-restore-<time>; returns that path (None if there was none). The restored
+    file takes the replaced one's permissions (and, when run as root, its owner)."""
     backup_file = backup_file.expanduser().absolute()
     source = _open_existing(backup_file, readonly=True)
     try:
@@ -117,7 +118,8 @@ def restore(backup_file: Path, db_path: Path) -> Path | None:
     finally:
         source.close()
     kept: Path | None = None
-    if db_path.exists():
+    owner = db_path.stat() if db_path.exists() else None
+    if owner is not None:
         # Fold the old database's WAL into it first: a leftover -wal beside the restored file
         # would be replayed onto it (and corrupt it); the kept copy must be complete on its own.
         old = sqlite3.connect(str(db_path), isolation_level=None)
@@ -129,6 +131,10 @@ def restore(backup_file: Path, db_path: Path) -> Path | None:
         os.replace(db_path, kept)
     for suffix in ("-wal", "-shm"):
         db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+    if owner is not None:
+        os.chmod(staged, owner.st_mode & 0o777)
+        if os.geteuid() == 0:   # root restoring for the service's user: the server must still write it
+            os.chown(staged, owner.st_uid, owner.st_gid)
     os.replace(staged, db_path)
     _fsync_dir(db_path.parent)
     return kept

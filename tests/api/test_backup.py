@@ -156,3 +156,14 @@ def test_backup_errors_are_one_line(tmp_path):
     out = ok(parley(tmp_path / "data", "backup", str(tmp_path))).strip()
     assert out.startswith(str(tmp_path / "parley-")) and out.endswith(".sqlite3")
     assert stored_messages(out) == {}
+
+
+def test_restore_keeps_the_replaced_database_permissions(tmp_path):
+    data = tmp_path / "data"
+    ok(parley(data, "user", "add", "alice", "--password", "alice-pw"))
+    backup_file = tmp_path / "b.sqlite3"
+    ok(parley(data, "backup", str(backup_file)))
+    (data / "parley.sqlite3").chmod(0o600)
+    backup_file.chmod(0o644)
+    ok(parley(data, "restore", str(backup_file)))
+    assert (data / "parley.sqlite3").stat().st_mode & 0o777 == 0o600
