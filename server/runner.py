@@ -11,6 +11,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
 
+from . import sd_notify
 from .config import Config
 
 log = logging.getLogger("parley")
@@ -61,16 +62,31 @@ def hypercorn_config(bind: str) -> HyperConfig:
     return hc
 
 
+def release_waiters(app) -> None:
+    """The first step of a graceful stop, before hypercorn stops accepting: every parked chat
+    poll and signaling pull answers now and every WebSocket closes with 1001 (`Hub.shut_down`).
+    hypercorn then waits (up to its graceful_timeout) for those answers to be written, closes idle
+    keep-alive connections, and runs the app's shutdown: pings stored, database closed."""
+    ctx = getattr(app, "parley_ctx", None)
+    if ctx is None or ctx.hub.stopping:
+        return
+    live = ctx.hub.shut_down()
+    log.info("shutting down: answering %d parked chat poll(s) and %d signaling pull(s), "
+             "closing %d WebSocket(s)", live.chat_waiters, live.signaling_waiters, live.websocket_connections)
+
+
 async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
                     shutdown_trigger: Callable | None = None) -> None:
-    """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses."""
+    """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses.
+    Either way the stop is graceful: see `release_waiters`."""
     patch_hypercorn_close()
     hc = hypercorn_config(bind)
     stop = trio.Event()
 
     async def watch_signals() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
+            async for signum in signals:
+                log.info("received %s", signal.Signals(signum).name)
                 stop.set()
                 return
 
@@ -78,7 +94,13 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
         if shutdown_trigger is None:
             nursery.start_soon(watch_signals)
             shutdown_trigger = stop.wait
-        binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=shutdown_trigger))
+        until = shutdown_trigger
+
+        async def graceful_trigger() -> None:
+            await until()
+            sd_notify.notify("STOPPING=1")
+            release_waiters(app)
+        binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=graceful_trigger))
         task_status.started(binds)
     log.info("stopped")
 
@@ -106,6 +128,8 @@ def run(config: Config) -> None:
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(serve_app, app, config.bind)
+            # The socket is bound and the app's start-up (database open, migrated) has run.
+            sd_notify.notify("READY=1\nSTATUS=serving on " + ", ".join(binds))
             url = binds[0] if binds else f"http://{config.bind}"
             print(f"Parley is serving on {url}  (data in {config.data_dir})", flush=True)
             print(f"  web client: {url}/", flush=True)
