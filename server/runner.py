@@ -21,7 +21,7 @@ _patched = False
 def patch_hypercorn_close() -> None:
     """quart-trio cancels the request nursery from inside hypercorn's final send, which interrupts
     TCPServer._close() before the socket is closed: `Connection: close` clients never see EOF
-    (stack.md §3, hypercorn#106). Shield the close so it completes."""
+    (stack.md §3, hypercorn#106). Shield the close so it completes (and the idle restart, below)."""
     global _patched
     if _patched:
         return
@@ -32,6 +32,21 @@ def patch_hypercorn_close() -> None:
         with trio.CancelScope(shield=True):
             await original(self)
     tcp_server.TCPServer._close = shielded_close
+
+    # The same cancellation also hits the `Updated(idle=True)` event that follows a response: the
+    # connection's idle task (which closes a keep-alive connection after keep_alive_timeout, or
+    # at once when the server stops) is never restarted. Idle keep-alive connections then stayed
+    # open until hypercorn's graceful_timeout ran out, so every stop took 3 s. Shield it too.
+    from hypercorn.events import Updated
+    original_send = tcp_server.TCPServer.protocol_send
+
+    async def shielded_send(self, event) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(event, Updated):
+            with trio.CancelScope(shield=True):
+                await original_send(self, event)
+        else:
+            await original_send(self, event)
+    tcp_server.TCPServer.protocol_send = shielded_send
     _patched = True
 
 
@@ -70,9 +85,10 @@ def release_waiters(app) -> None:
     ctx = getattr(app, "parley_ctx", None)
     if ctx is None or ctx.hub.stopping:
         return
+    pulls = ctx.hub.mailboxes.pulls_waiting()
     live = ctx.hub.shut_down()
     log.info("shutting down: answering %d parked chat poll(s) and %d signaling pull(s), "
-             "closing %d WebSocket(s)", live.chat_waiters, live.signaling_waiters, live.websocket_connections)
+             "closing %d WebSocket(s)", live.chat_waiters, pulls, live.websocket_connections)
 
 
 async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
