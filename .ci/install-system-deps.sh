@@ -6,6 +6,8 @@ set -euo pipefail
 missing=()
 # coturn: `turnserver` and `turnutils_uclient` for the TURN end-to-end tests (tests/e2e).
 command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+# systemd: `systemd-analyze verify` checks contrib/systemd/parley.service (tests/unit/test_systemd_unit.py).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
