@@ -94,6 +94,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     @app.after_serving
     async def stop() -> None:
         ctx: Ctx = app.parley_ctx  # type: ignore[attr-defined]
+        log.info("no request left: storing pings, closing the database")
         metrics.stop_gc_timing()
         # quart-trio would give background tasks 5 s before cancelling them; this one holds no
         # state that needs a goodbye (sessions it would end are gone with the process anyway).

@@ -73,6 +73,10 @@ def hypercorn_config(bind: str) -> HyperConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.keep_alive_timeout = 75  # browsers keep idle connections longer than hypercorn's default 5 s
+    # How long a stop waits for requests still running. Released long-polls answer at once, but
+    # thousands of answers take a few seconds of CPU on a loaded machine (docs/PERFORMANCE.md,
+    # "Graceful shutdown"); hypercorn's 3 s would cut the slowest. A hung request is cut after 10 s.
+    hc.graceful_timeout = 10
     hc.websocket_max_message_size = 64 * 1024  # signaling frames (strukturag's cap); larger closes with 1009
     return hc
 
