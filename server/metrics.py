@@ -94,12 +94,13 @@ class Metrics:
     # -- requests (the event loop) ---------------------------------------------------------------
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in METHODS:
+            method = "other"     # any string can be a method: never let one grow the cache
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:
-            label = method if method in METHODS else "other"
-            children = self._children[key] = (self.requests.labels(route, label, str(status)),
-                                              self.latency.labels(route, label))
+            children = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                              self.latency.labels(route, method))
         children[0].inc()
         children[1].observe(seconds)
 
