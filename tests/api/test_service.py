@@ -83,8 +83,9 @@ async def metric(http: httpx.AsyncClient, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-@pytest.mark.parametrize("abstract", [True, False], ids=["abstract-socket", "path-socket"])
-async def test_serve_notifies_systemd_when_ready_and_when_stopping(tmp_path, abstract):
+@pytest.mark.parametrize("abstract, stop_signal", [(True, signal.SIGTERM), (False, signal.SIGINT)],
+                         ids=["abstract-socket-sigterm", "path-socket-sigint"])
+async def test_serve_notifies_systemd_when_ready_and_when_stopping(tmp_path, abstract, stop_signal):
     service = Service(tmp_path, abstract)
     try:
         await service.start()
@@ -93,7 +94,7 @@ async def test_serve_notifies_systemd_when_ready_and_when_stopping(tmp_path, abs
         assert f"127.0.0.1:{service.port}" in ready          # STATUS=serving on http://…
         async with client(service) as http:                   # ready means ready: the DB answers
             assert (await http.get("/readyz")).status_code == 200
-        service.process.send_signal(signal.SIGTERM)
+        service.process.send_signal(stop_signal)
         assert await service.state() == "STOPPING=1"
         assert await service.exit_code() == 0
     finally:
