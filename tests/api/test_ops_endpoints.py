@@ -137,3 +137,14 @@ async def test_metrics_are_refused_to_peers_outside_metrics_allow(tmp_path):
         assert refused.status_code == 403
         assert "parley_" not in refused.text
         assert (await plain(server, "/healthz")).status_code == 200
+
+
+async def test_metrics_judge_the_client_a_trusted_proxy_reports(tmp_path):
+    # The proxy itself is on loopback (allowed); the client it forwards for is not.
+    config = support.test_config(str(tmp_path), trusted_proxies=("127.0.0.1",))
+    async with support.serving(config) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            forwarded = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.5"})
+            direct = await client.get("/metrics")
+        assert forwarded.status_code == 403
+        assert direct.status_code == 200
