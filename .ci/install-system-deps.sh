@@ -15,6 +15,8 @@ if [ "$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABLE_
         && ! ldconfig -p | grep -q "libpython${py_version}.so.1.0"; then
     missing+=("libpython${py_version}")
 fi
+# systemd: `systemd-analyze verify` checks contrib/systemd/parley.service (tests/unit/test_systemd_unit.py).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # nginx: the reverse-proxy round trip through contrib/nginx/parley.conf (tests/deploy/test_reverse_proxies.py).
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 # caddy: `caddy validate` and a round trip through contrib/caddy/Caddyfile (tests/deploy/test_reverse_proxies.py).
