@@ -48,8 +48,8 @@ class Operator:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result.stdout
 
-    def start(self, *args: str, log: Path) -> subprocess.Popen:
-        return subprocess.Popen([str(self.binary), *args], cwd=self.workdir, env=self.env,
+    def start(self, *args: str, log: Path, **env: str) -> subprocess.Popen:
+        return subprocess.Popen([str(self.binary), *args], cwd=self.workdir, env={**self.env, **env},
                                 stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
@@ -77,14 +77,24 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
     # First start on an empty data dir (the default ./data): a one-time setup link is printed.
     port = free_port()
     log = tmp_path / "serve.log"
+    # systemd's readiness socket (Type=notify), played by the test: READY=1 must come from the
+    # Python process the one-file bootloader starts, hence NotifyAccess=all in the unit.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
     process = op.start("serve", "--bind", f"127.0.0.1:{port}", "--tls-cert", str(tls_files.cert),
-                       "--tls-key", str(tls_files.key), log=log)
+                       "--tls-key", str(tls_files.key), log=log, NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
     tls = tls_files.client_context()
     try:
         url = (await wait_for_line(log, r"Parley is serving on (https://\S+)", process)).group(1)
         assert url == f"https://127.0.0.1:{port}"
         setup = (await wait_for_line(log, r"(https://\S+/setup#[A-Za-z0-9_-]{40,})", process)).group(1)
+        ready = trio.socket.from_stdlib_socket(notify)
+        with trio.fail_after(30):
+            states = (await ready.recv(4096)).decode()
+        assert "READY=1" in states.splitlines(), states
         async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60, verify=tls) as web:
+            assert (await web.get("/healthz")).status_code == 200
+            assert (await web.get("/readyz")).status_code == 200
             page = await web.get(setup.split("#")[0])
             assert page.status_code == 200 and 'src="/web/js/main.js"' in page.text
             script = await web.get("/web/js/main.js")   # the web client is inside the binary
@@ -144,6 +154,13 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
             room = await sock.join_room(token, session)
             assert room["type"] == "room" and room["room"]["roomid"] == token, room
 
+        # Prometheus metrics (loopback is allowed by default), built with prometheus-client.
+        async with httpx.AsyncClient(base_url=url, timeout=60, verify=tls) as scraper:
+            metrics = await scraper.get("/metrics")
+        assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+        assert re.search(r"^parley_chat_messages_posted_total 1\.0$", metrics.text, re.M), metrics.text[:2000]
+        assert 'route="/login"' in metrics.text and "parley_http_request_duration_seconds_bucket" in metrics.text
+
         # A backup while serving, written by the binary, holds the message.
         backup = tmp_path / "backup.sqlite3"
         assert op.ok("backup", str(backup)).strip() == str(backup)
@@ -160,6 +177,7 @@ async def test_the_binary_serves_a_team_from_an_empty_directory(binary, tmp_path
         assert "stopped" in log.read_text()
         assert "Traceback" not in log.read_text()
     finally:
+        notify.close()
         if process.poll() is None:
             process.kill()
             process.wait()
