@@ -33,7 +33,10 @@ from .ws_sessions import SignalingSession, SignalingSessions
 log = logging.getLogger("parley.signaling")
 
 MAX_FRAME_BYTES = 64 * 1024
-FEATURES: list[str] = []     # never "mcu": Talk clients then stay in mesh mode
+# Advertised in the hello answer. "mcu" (and "simulcast") only when an SFU is configured: Talk
+# clients then publish once and subscribe per peer; without them they stay in mesh mode.
+FEATURES: list[str] = ["audio-video-permissions", "transient-data"]
+MODERATOR_TYPES = frozenset({1, 2, 6})   # owner, moderator, guest moderator: may send `control`
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class WebSocketSettings:
     active_window: int = 30
     keepalive: float = 10.0       # presence refresh while in a room (the backend "ping" of Talk)
     clock: Callable[[], float] = field(default=time.time)
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
 
 
 class Hub(Protocol):   # the parts of signaling.hub.Hub used here
@@ -92,10 +96,12 @@ def error_frame(code: str, message: str, request_id: Any = None) -> dict[str, An
 
 
 def render_signal(signal: Signal) -> dict[str, Any]:
+    if signal.kind == "transient":
+        return {"type": "transient", "transient": signal.data}
     sender: dict[str, Any] = {"type": "session", "sessionid": signal.sender}
     if signal.sender_user:
         sender["userid"] = signal.sender_user
-    return {"type": "message", "message": {"sender": sender, "data": signal.data}}
+    return {"type": signal.kind, signal.kind: {"sender": sender, "data": signal.data}}
 
 
 def _event(target: str, kind: str, body: Any) -> dict[str, Any]:
@@ -169,6 +175,10 @@ class Connection:
                 while True:
                     frame = await self._next_frame()
                     request_id = frame.get("id")
+                    if frame["type"] == "bye":      # answered even before a hello
+                        await self._bye(frame)
+                        await self._close(1000)
+                        return False
                     if frame["type"] != "hello":
                         raise ProtocolError("hello_expected", "the first message must be a hello", close=True)
                     try:
@@ -195,8 +205,10 @@ class Connection:
                 frame = await self._next_frame()
                 request_id = frame.get("id")
                 kind = frame["type"]
-                if kind == "message":
-                    await self._message(frame)
+                if kind == "message" or kind == "control":
+                    await self._message(frame, kind)
+                elif kind == "transient":
+                    self._transient(frame)
                 elif kind == "room":
                     await self._room(frame)
                 elif kind == "bye":
@@ -227,7 +239,7 @@ class Connection:
         if hello.get("version") != "1.0":
             raise ProtocolError("invalid_hello_version", "only hello version 1.0 is supported", close=True)
         registry = self.hub.websockets
-        if "resumeid" in hello:
+        if hello.get("resumeid"):   # an empty resumeid means no resume (the HPB and Talk agree)
             session = registry.resume(hello.get("resumeid"))
             if session is None:
                 raise ProtocolError("no_such_session", "the session expired; send a hello with auth")
@@ -250,7 +262,7 @@ class Connection:
         self.session = session
         reply = {"type": "hello", "hello": {"sessionid": session.public_id, "resumeid": session.resume_id,
                                             "userid": session.user_id, "version": "1.0",
-                                            "server": {"features": FEATURES}}}
+                                            "server": {"features": self.settings.features}}}
         if frame.get("id") is not None:
             reply["id"] = frame["id"]
         await self.send(reply)
@@ -305,6 +317,9 @@ class Connection:
         self.hub.presence.touch(talk_session, int(self.now()))
         reply["room"] = {"roomid": token, "sessionid": talk_session, "properties": joined.properties}
         await self.send(reply)
+        initial = registry.transient.snapshot(token)
+        if initial:
+            await self.send({"type": "transient", "transient": {"type": "initial", "data": initial}})
         self._start_pump(box)
 
     async def _leave_room(self, session: SignalingSession) -> None:
@@ -315,23 +330,44 @@ class Connection:
 
     # -- messages --------------------------------------------------------------------------------
 
-    async def _message(self, frame: dict[str, Any]) -> None:
+    async def _message(self, frame: dict[str, Any], kind: str = "message") -> None:
+        """`message` and `control` (same shape, same routing; control needs a moderator and is
+        delivered only to clients connected right now, never kept for a resume)."""
         session = self._require_session()
-        body = frame.get("message")
+        body = frame.get(kind)
         recipient = body.get("recipient") if isinstance(body, dict) else None
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(recipient, dict) or not isinstance(data, dict):
-            raise ProtocolError("invalid_format", "message needs {\"recipient\": {...}, \"data\": {...}}")
+            raise ProtocolError("invalid_format", f"{kind} needs {{\"recipient\": {{...}}, \"data\": {{...}}}}")
         if session.room is None or session.talk_session is None:
             raise ProtocolError("not_in_room", "join a room before sending messages")
         mailboxes = self.hub.mailboxes
+        recipient_type = recipient.get("type")
         target = recipient.get("sessionid")
-        try:
-            targets = rules.recipients(recipient.get("type"), session.talk_session, session.room,
-                                       target if isinstance(target, str) else None,
-                                       mailboxes.room_of, mailboxes.members)
-        except rules.UnsupportedRecipient as exc:
-            raise ProtocolError("invalid_format", str(exc)) from None
+        if recipient_type in rules.ROSTER_RECIPIENTS or kind == "control":
+            roster = await self.backend.roster(session.room, session.talk_session)
+            if roster is None:
+                raise ProtocolError("not_in_room", "this session is no longer in its room")
+        if kind == "control":
+            me = roster.member(session.talk_session)
+            if me is None or me.participant_type not in MODERATOR_TYPES:
+                raise ProtocolError("not_allowed", "only moderators may send control messages")
+        if recipient_type in rules.ROSTER_RECIPIENTS:
+            if recipient_type == "user":
+                target = recipient.get("userid")
+            targets = rules.roster_recipients(recipient_type, session.talk_session,
+                                              target if isinstance(target, str) else None, roster.members)
+            now = self.now()
+            for found in targets:      # verified by the roster: index peers not seen live yet
+                if mailboxes.room_of(found) != session.room:
+                    mailboxes.register(found, session.room, now)
+        else:
+            try:
+                targets = rules.recipients(recipient_type, session.talk_session, session.room,
+                                           target if isinstance(target, str) else None,
+                                           mailboxes.room_of, mailboxes.members)
+            except rules.UnsupportedRecipient as exc:
+                raise ProtocolError("invalid_format", str(exc)) from None
         if not targets and recipient.get("type") == "session" and isinstance(target, str) \
                 and mailboxes.room_of(target) is None:
             # Not in the live index yet (e.g. a polling peer that has not pulled since a restart):
@@ -339,9 +375,35 @@ class Connection:
             if await self.backend.session_room(target) == session.room and session.room is not None:
                 mailboxes.register(target, session.room, self.now())
                 targets = [target]
-        signal = Signal(session.talk_session, session.user_id or None, data, self.now())
+        if kind == "control":
+            registry = self.hub.websockets
+            targets = [t for t in targets if registry.connected(t)]
+        signal = Signal(session.talk_session, session.user_id or None, data, self.now(), kind)
         for target_session in targets:
             mailboxes.deliver(target_session, signal)
+
+    def _transient(self, frame: dict[str, Any]) -> None:
+        """`transient` set / remove: change the room's data and tell every WebSocket session of
+        the room (the sender too). Any session in the room may change it."""
+        session = self._require_session()
+        body = frame.get("transient")
+        if not isinstance(body, dict) or body.get("type") not in ("set", "remove") \
+                or not isinstance(body.get("key"), str):
+            raise ProtocolError("invalid_format", "transient needs {\"type\": \"set\"|\"remove\", \"key\": string}")
+        if session.room is None or session.talk_session is None:
+            raise ProtocolError("not_in_room", "join a room before changing transient data")
+        store = self.hub.websockets.transient
+        if body["type"] == "set":
+            if "value" not in body:
+                raise ProtocolError("invalid_format", "transient set needs a \"value\"")
+            event = store.set(session.room, body["key"], body["value"])
+        else:
+            event = store.remove(session.room, body["key"])
+        if event is None:
+            return      # same value again, or removing a missing key: silently ignored
+        signal = Signal(session.talk_session, session.user_id or None, event, self.now(), "transient")
+        for member in store.sessions(session.room):
+            self.hub.mailboxes.deliver(member, signal)
 
     def _require_session(self) -> SignalingSession:
         if self.session is None:
@@ -391,7 +453,8 @@ class Connection:
                         sent += 1
                 except BaseException:
                     # The connection broke mid-way: give unsent messages back, a resume gets them.
-                    box.queue.extendleft(reversed([s for _, s in frames[sent:] if s is not None]))
+                    box.queue.extendleft(reversed([s for _, s in frames[sent:]
+                                                   if s is not None and s.kind != "control"]))
                     raise
 
     async def _refresh_roster(self, session: SignalingSession, box: Mailbox,
