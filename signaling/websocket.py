@@ -74,6 +74,7 @@ class Hub(Protocol):   # the parts of signaling.hub.Hub used here
     mailboxes: Any
     presence: Any
     websockets: SignalingSessions
+    sfu: Any
 
 
 class ConnectionClosed(Exception):
@@ -361,6 +362,13 @@ class Connection:
             for found in targets:      # verified by the roster: index peers not seen live yet
                 if mailboxes.room_of(found) != session.room:
                     mailboxes.register(found, session.room, now)
+        elif kind == "message" and recipient_type == "session" and self.hub.sfu is not None \
+                and self.hub.sfu.intercepts(data):
+            # The MCU flow: offers, answers and candidates go to the SFU, not to the peer.
+            if isinstance(target, str) and target and \
+                    not self.hub.sfu.submit(session.room, session.talk_session, target, data):
+                raise ProtocolError("too_many_requests", "too many media requests queued; retry later")
+            return
         else:
             try:
                 targets = rules.recipients(recipient_type, session.talk_session, session.room,
