@@ -61,6 +61,7 @@ class Publisher:
     room_type: str
     handle: int
     feed: int
+    up: bool = False      # Janus said `webrtcup`: only then does it accept subscribers to the feed
 
 
 @dataclass
@@ -285,11 +286,8 @@ class SfuController:
         if sid is not None:
             answer["sid"] = sid
         self._send(me, me, room, answer)
-        waiting = room.waiting.pop((me, room_type), {})
-        waiting.update(resubscribe)
-        for subscriber, wanted_sid in waiting.items():
-            if subscriber in room.in_call:
-                self._nursery_subscribe(room, subscriber, me, room_type, wanted_sid)
+        for subscriber in resubscribe:
+            room.waiting.setdefault((me, room_type), {}).setdefault(subscriber, None)
 
     def _nursery_subscribe(self, room: CallRoom, subscriber: str, publisher: str, room_type: str, sid: Any) -> None:
         """Serve a waiting subscription through the subscriber's own queue (keeps its order)."""
@@ -298,7 +296,7 @@ class SfuController:
 
     async def _subscribe(self, room: CallRoom, subscriber: str, publisher: str, room_type: str, sid: Any) -> None:
         source = room.publishers.get((publisher, room_type))
-        if source is None:
+        if source is None or not source.up:     # served when its media is up (see _janus_event)
             room.waiting.setdefault((publisher, room_type), {})[subscriber] = sid
             return
         janus_room = await self._ensure_janus_room(room)
@@ -394,9 +392,22 @@ class SfuController:
                                                        self.clock()))
 
     def _janus_event(self, message: dict[str, Any]) -> None:
+        """`webrtcup` on a publisher handle: its feed now takes subscribers, so the requests that
+        waited for it are served (through each subscriber's own queue, keeping its order)."""
         kind = message.get("janus")
-        if kind in ("hangup", "detached"):
-            log.debug("sfu: janus %s on handle %s", kind, message.get("sender"))
+        if kind != "webrtcup":
+            if kind in ("hangup", "detached"):
+                log.debug("sfu: janus %s on handle %s", kind, message.get("sender"))
+            return
+        handle = message.get("sender")
+        for room in self.rooms.values():
+            for key, publisher in room.publishers.items():
+                if publisher.handle == handle and not publisher.up:
+                    publisher.up = True
+                    for subscriber, sid in room.waiting.pop(key, {}).items():
+                        if subscriber in room.in_call:
+                            self._nursery_subscribe(room, subscriber, publisher.session, publisher.room_type, sid)
+                    return
 
     # -- auditing (tests, benchmarks) -----------------------------------------------------------------------
 
