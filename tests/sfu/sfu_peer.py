@@ -9,7 +9,8 @@ back from that session's id, counting the decoded frames it receives.
         --host-ip 10.231.x.1 --publish --expect 2 [--user u --password p]
 
 Prints JSON lines: {"ready": ...} once `--expect` remote streams each delivered `--frames`
-decoded frames; then, when a line `report` arrives on stdin, the current counts; on `leave` (or
+decoded frames (again after {"restarted": ...}, when the SFU restarted and it republished and
+re-subscribed); then, when a line `report` arrives on stdin, the current counts; on `leave` (or
 end of stdin) it leaves the call and the room, prints {"left": ...} and exits. ICE uses only
 `--host-ip` (the host end of the test's veth pair) and no STUN server.
 """
@@ -75,9 +76,12 @@ async def run(args: argparse.Namespace) -> None:
     ready = asyncio.Event()
     publisher: RTCPeerConnection | None = None
 
+    in_call: set[str] = set()
+
     def check_ready() -> None:
         if not ready.is_set() and sum(1 for n in frames.values() if n >= args.frames) >= args.expect:
             ready.set()
+            report("ready")      # again after an SFU restart, once media flows anew
 
     async def consume(peer: str, track) -> None:
         try:
@@ -90,12 +94,31 @@ async def run(args: argparse.Namespace) -> None:
         except MediaStreamError:
             pass
 
-    if args.publish:
+    async def publish() -> None:
+        nonlocal publisher
+        if publisher is not None:
+            await publisher.close()
         publisher = RTCPeerConnection(config)
         publisher.addTransceiver(SmallVideo(), direction="sendonly")
         await publisher.setLocalDescription(await publisher.createOffer())
         await signaling.send({"to": me, "type": "offer", "roomType": "video", "sid": "own",
                               "payload": {"type": "offer", "sdp": publisher.localDescription.sdp}})
+
+    async def restarted() -> None:
+        """The SFU lost every stream: republish, and ask every peer in the call again."""
+        ready.clear()
+        frames.clear()
+        for pc in list(subscribers.values()):
+            await pc.close()
+        subscribers.clear()
+        print(json.dumps({"restarted": True, "session": me}), flush=True)
+        if args.publish:
+            await publish()
+        for peer in sorted(in_call):
+            await signaling.send({"to": peer, "type": "requestoffer", "roomType": "video"})
+
+    if args.publish:
+        await publish()
 
     async def on_offer(item: dict[str, Any]) -> None:
         peer = item["from"]
@@ -114,6 +137,8 @@ async def run(args: argparse.Namespace) -> None:
             if kind == "users":
                 for user in item:
                     peer = user.get("sessionId")
+                    if user.get("inCall") and peer and peer != me:
+                        in_call.add(peer)
                     if user.get("inCall") and peer and peer != me and peer not in requested:
                         requested.add(peer)
                         await signaling.send({"to": peer, "type": "requestoffer", "roomType": "video"})
@@ -122,6 +147,8 @@ async def run(args: argparse.Namespace) -> None:
                     await publisher.setRemoteDescription(RTCSessionDescription(item["payload"]["sdp"], "answer"))
                 elif item.get("type") == "offer" and item.get("from") != me:
                     await on_offer(item)
+                elif item.get("type") == "sfuRestarted" and item.get("from") == me:
+                    await restarted()
 
     def report(kind: str) -> None:
         print(json.dumps({kind: True, "session": me, "frames": frames, "sizes": sizes}), flush=True)
@@ -129,7 +156,6 @@ async def run(args: argparse.Namespace) -> None:
     loop_task = asyncio.create_task(signaling_loop())
     try:
         await asyncio.wait_for(ready.wait(), args.timeout)
-        report("ready")
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while True:

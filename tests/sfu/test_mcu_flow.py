@@ -144,3 +144,28 @@ async def test_requestoffer_from_outside_the_call_is_ignored_and_room_delete_tea
         assert (await p1.delete(f"/room/{token}")).status == 200
         await eventually(lambda: _true(token not in sfu.rooms))
         assert await videoroom_count(janus.url) == 0
+
+
+async def test_after_a_janus_restart_clients_are_told_to_republish_and_media_flows_again(rtc, janus, veth, tmp_path):
+    async with custom_server(tmp_path, janus_url=janus.url, stun_servers=()) as server:
+        sfu = server.ctx.hub.sfu
+        token = await server.actor("participant1").create_room(3)
+        async with trio.open_nursery() as nursery:
+            a = await start_peer(nursery, server, veth, token, "participant1", "websocket", expect=1)
+            b = await start_peer(nursery, server, veth, token, "participant2", "websocket", expect=1)
+            assert (await a.line())["ready"] and (await b.line())["ready"]
+            generation = sfu.janus.generation
+            janus.stop()
+            janus.start()
+            for peer in (a, b):
+                assert (await peer.line())["restarted"]
+            for peer in (a, b):
+                again = await peer.line()
+                assert again["ready"] and list(again["sizes"].values()) == [[160, 120]]
+            assert sfu.janus.generation == generation + 1
+            assert len(await sfu.list_participants(token)) == 2 and sfu.handle_count() == 4
+            for peer in (a, b):
+                await peer.say("leave")
+                assert (await peer.line())["left"]
+        await eventually(lambda: _true(sfu.handle_count() == 0 and token not in sfu.rooms))
+        assert await videoroom_count(janus.url) == 0
