@@ -44,7 +44,9 @@ export class Call {
       console.warn("no signaling settings; calling without STUN/TURN", error);
     }
     this.iceServers = iceServers(settings);
-    this.mcu = (settings.features || []).includes("mcu");   // calls go through the SFU (sfu.js)
+    // Calls go through the SFU (sfu.js) when the server says so; it exists before we are active,
+    // so no mesh peer is ever started, and publishes once the server has us in the call.
+    this.sfu = (settings.features || []).includes("mcu") ? new SfuSession(this) : null;
     this.stream = await this.openMedia();
     this.localTile = this.makeTile(this.sessionId, `${this.nick} (you)`, true);
     if (this.stream) {
@@ -62,10 +64,7 @@ export class Call {
       await this.stop();
       throw error;
     }
-    if (this.mcu && this.active) {
-      this.sfu = new SfuSession(this);
-      this.sfu.start();
-    }
+    if (this.active) this.sfu?.start();
   }
 
   async openMedia() {

@@ -22,6 +22,7 @@ export class SfuSession {
     this.publisher = null;      // { pc, sid }
     this.requested = new Map(); // session id → time of the last requestoffer
     this.timer = null;
+    this.started = false;       // publishing and subscribing wait until we are in the call
     this.closed = false;
   }
 
@@ -30,6 +31,7 @@ export class SfuSession {
   }
 
   start() {
+    this.started = true;
     this.publish();
     this.updateUsers();
     this.timer = setInterval(() => this.requestMissing(), REQUEST_AGAIN_MS);
@@ -92,7 +94,7 @@ export class SfuSession {
   }
 
   requestMissing() {
-    if (this.closed) return;
+    if (this.closed || !this.started) return;
     const now = Date.now();
     for (const sessionId of this.call.inCallSessions) {
       if (sessionId === this.me) continue;
@@ -144,6 +146,7 @@ export class SfuSession {
   // True when the message belonged to the SFU flow (call.js then does nothing more with it).
   async handleMessage(message) {
     const from = message.from;
+    if (!this.started) return MCU_TYPES.has(message.type) || message.type === "sfuRestarted";
     if (message.type === "sfuRestarted") {
       if (from === this.me) await this.restart();
       return true;
