@@ -193,3 +193,18 @@ def running_janus() -> Iterator[JanusProcess]:
             yield janus
         finally:
             janus.stop()
+
+
+def write_y4m(path: Path, width: int = 160, height: int = 120, fps: int = 10, frames: int = 30) -> Path:
+    """A small looping fake camera: a bright bar moving over a grey background."""
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for n in range(frames):
+            luma = bytearray([90]) * (width * height)
+            x0 = (n * width // frames) % width
+            for y in range(height):
+                row = y * width
+                for x in range(x0, min(width, x0 + 16)):
+                    luma[row + x] = 235
+            out.write(b"FRAME\n" + bytes(luma) + bytes([128]) * (width * height // 2))
+    return path

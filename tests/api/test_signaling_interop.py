@@ -48,6 +48,7 @@ async def test_hello_advertises_transient_data_and_no_mcu_without_janus(p1, user
     async with connect(users, p1) as sock:
         features = sock.hello_reply["hello"]["server"]["features"]
     assert "transient-data" in features and "mcu" not in features
+    assert (await settings(p1))["features"] == []
 
 
 async def test_bye_is_answered_with_its_id_and_ends_the_session(p1, users):

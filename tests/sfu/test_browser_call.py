@@ -4,11 +4,11 @@ three leave and the other three keep playing each other's video."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import trio
 
 from server.domain import accounts
+from tests.sfu_support import write_y4m
 from tests.support import PASSWORD
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Browser, log_in, require_browser
 
@@ -17,21 +17,6 @@ from ..signaling_helpers import custom_server
 REMOTE = """() => [...document.querySelectorAll('.tile:not(.tile-local)')].map(tile => ({
     session: tile.dataset.session, state: tile.dataset.connectionState,
     width: tile.querySelector('video').videoWidth, time: tile.querySelector('video').currentTime}))"""
-
-
-def write_y4m(path: Path, width: int = 160, height: int = 120, fps: int = 10, frames: int = 30) -> Path:
-    """A small looping fake camera: a bright bar moving over a grey background."""
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for n in range(frames):
-            luma = bytearray([90]) * (width * height)
-            x0 = (n * width // frames) % width
-            for y in range(height):
-                row = y * width
-                for x in range(x0, min(width, x0 + 16)):
-                    luma[row + x] = 235
-            out.write(b"FRAME\n" + bytes(luma) + bytes([128]) * (width * height // 2))
-    return path
 
 
 def all_playing(page, count: int) -> None:
