@@ -53,6 +53,8 @@ INIT_SCRIPT = """
   WebSocket.prototype.send = function (data) { window.__frames += 1; return send.call(this, data); };
 })();
 """
+PLAYING = """() => [...document.querySelectorAll('.tile:not(.tile-local) video')]
+    .filter(v => v.videoWidth > 0 && v.currentTime > 0).length"""
 STATS = """async () => {
   let sent = 0, received = 0;
   for (const pc of window.__pcs) {
@@ -137,7 +139,9 @@ def start_parley(data_dir: Path, n: int, janus_url: str) -> tuple[subprocess.Pop
     raise SystemExit("Parley did not start: " + (data_dir / "server.log").read_text()[-2000:])
 
 
-def run_one(mode: str, n: int, janus: JanusProcess, camera: Path, seconds: float) -> dict:
+def run_one(mode: str, n: int, janus: JanusProcess, camera: Path, seconds: float,
+            setup_timeout: float) -> dict:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
     with tempfile.TemporaryDirectory(prefix="parley-bench-sfu-") as tmp:
         process, base = start_parley(Path(tmp), n, janus.url if mode == "sfu" else "")
@@ -163,11 +167,16 @@ def run_one(mode: str, n: int, janus: JanusProcess, camera: Path, seconds: float
                     frames0 = sum(p.evaluate("window.__frames") for p in pages)
                     for i, page in enumerate(pages):
                         page.get_by_role("button", name="Start call" if i == 0 else "Join call").click()
-                    for page in pages:
-                        page.wait_for_function(
-                            f"() => {{ const v = [...document.querySelectorAll('.tile:not(.tile-local) video')];"
-                            f" return v.length === {n - 1} && v.every(x => x.videoWidth > 0 && x.currentTime > 0); }}",
-                            timeout=180_000)
+                    deadline = time.monotonic() + setup_timeout
+                    for page in pages:    # a mesh may never get there: measure what plays then
+                        try:
+                            page.wait_for_function(
+                                f"() => [...document.querySelectorAll('.tile:not(.tile-local) video')]"
+                                f".filter(x => x.videoWidth > 0 && x.currentTime > 0).length === {n - 1}",
+                                timeout=max(1000, (deadline - time.monotonic()) * 1000))
+                        except PlaywrightTimeout:
+                            pass
+                    playing = sum(p.evaluate(PLAYING) for p in pages)
                     setup_s = time.monotonic() - t0
                     setup_cpu = cpu_seconds(process.pid) - parley0
                     frames = sum(p.evaluate("window.__frames") for p in pages) - frames0
@@ -193,17 +202,17 @@ def run_one(mode: str, n: int, janus: JanusProcess, camera: Path, seconds: float
             "browser_cpu_pct_per_participant": 100 * chrome / wall / n,
             "janus_cpu_pct": 100 * janus_cpu / wall if mode == "sfu" else 0.0,
             "parley_cpu_pct_steady": 100 * parley_steady / wall,
-            "setup_s": setup_s, "signaling_frames": frames, "parley_setup_cpu_s": setup_cpu,
+            "streams_playing": playing, "streams_expected": n * (n - 1), "setup_s": setup_s, "signaling_frames": frames, "parley_setup_cpu_s": setup_cpu,
             "parley_us_per_signaling_message": setup_cpu / max(1, frames) * 1e6}
 
 
 def report(results: list[dict]) -> None:
     print(f"{'mode':5} {'N':>2} {'up kbit/s':>10} {'down kbit/s':>11} {'browser CPU':>11} {'Janus CPU':>9} "
-          f"{'set-up':>7} {'frames':>6} {'Parley/frame':>12}")
+          f"{'playing':>7} {'set-up':>7} {'frames':>6} {'Parley/frame':>12}")
     for r in results:
         print(f"{r['mode']:5} {r['n']:>2} {r['upload_kbps_per_participant']:>10.0f} "
               f"{r['download_kbps_per_participant']:>11.0f} {r['browser_cpu_pct_per_participant']:>10.1f}% "
-              f"{r['janus_cpu_pct']:>8.1f}% {r['setup_s']:>6.1f}s {r['signaling_frames']:>6} "
+              f"{r['janus_cpu_pct']:>8.1f}% {r['streams_playing']:>3}/{r['streams_expected']:<3} {r['setup_s']:>6.1f}s {r['signaling_frames']:>6} "
               f"{r['parley_us_per_signaling_message']:>10.0f}µs")
 
 
@@ -212,6 +221,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 6])
     parser.add_argument("--modes", nargs="+", default=["mesh", "sfu"], choices=["mesh", "sfu"])
     parser.add_argument("--seconds", type=float, default=10.0, help="steady-state measuring window")
+    parser.add_argument("--setup-timeout", type=float, default=90.0,
+                        help="seconds for every stream to play; then it measures what plays")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -222,7 +233,7 @@ def main() -> None:
         try:
             for n in args.sizes:
                 for mode in args.modes:
-                    result = run_one(mode, n, janus, camera, args.seconds)
+                    result = run_one(mode, n, janus, camera, args.seconds, args.setup_timeout)
                     results.append(result)
                     print(json.dumps(result), file=sys.stderr, flush=True)
         finally:

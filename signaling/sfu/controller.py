@@ -105,6 +105,7 @@ class SfuController:
         self.clock = clock
         self.rooms: dict[str, CallRoom] = {}
         self._queues: dict[str, trio.MemorySendChannel[Request]] = {}
+        self._queue_room: dict[str, str] = {}     # sender -> the room its queue serves
         self._dirty: set[str] = set()
         self._dirty_event = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -130,6 +131,10 @@ class SfuController:
             send, receive = trio.open_memory_channel[Request](QUEUE_LIMIT)
             self._queues[sender] = queue = send
             self._nursery.start_soon(self._worker, sender, receive)
+        self._queue_room[sender] = token
+        # Known rooms are reconciled on every change, which also ends the workers of senders
+        # that are not (or no longer) in the call.
+        self.rooms.setdefault(token, CallRoom(token))
         try:
             queue.send_nowait(Request(token, sender, to, data))
         except trio.WouldBlock:
@@ -340,9 +345,7 @@ class SfuController:
 
     async def drop_session(self, room: CallRoom, session: str) -> None:
         """Everything `session` holds, and every subscription to its streams."""
-        queue = self._queues.pop(session, None)
-        if queue is not None:
-            queue.close()
+        self._close_queue(session)
         for key, sub in list(room.subscribers.items()):
             if sub.session == session or sub.publisher == session:
                 await self._drop_subscriber(room, key)
@@ -352,6 +355,12 @@ class SfuController:
             del room.waiting[key]
         for waiting in room.waiting.values():
             waiting.pop(session, None)
+
+    def _close_queue(self, session: str) -> None:
+        queue = self._queues.pop(session, None)
+        self._queue_room.pop(session, None)
+        if queue is not None:
+            queue.close()
 
     async def reconcile(self, token: str) -> None:
         """Bring the call's Janus state in line with the database: who left the call loses its
@@ -365,6 +374,8 @@ class SfuController:
                 {k[0] for k in room.waiting}:
             if session not in room.in_call:
                 await self.drop_session(room, session)
+        for sender in [s for s, t in self._queue_room.items() if t == token and s not in room.in_call]:
+            self._close_queue(sender)
         if not room.in_call and not room.publishers and not room.subscribers:
             self.rooms.pop(token, None)
             if room.janus_room is not None:
