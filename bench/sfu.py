@@ -50,11 +50,19 @@ INIT_SCRIPT = """
   window.RTCPeerConnection.prototype = Original.prototype;
   window.__frames = 0;
   const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function (data) { window.__frames += 1; return send.call(this, data); };
+  WebSocket.prototype.send = function (data) { window.__ws = this; window.__frames += 1; return send.call(this, data); };
 })();
 """
 PLAYING = """() => [...document.querySelectorAll('.tile:not(.tile-local) video')]
     .filter(v => v.videoWidth > 0 && v.currentTime > 0).length"""
+# Every participant re-subscribes to every other at once (a `requestoffer` per remote tile, as a
+# Talk client re-sends them): pure SFU signaling, no REST request in the window.
+RESUBSCRIBE = """() => {
+  const ids = [...document.querySelectorAll('.tile:not(.tile-local)')].map(t => t.dataset.session);
+  for (const id of ids) window.__ws.send(JSON.stringify({type: 'message', message: {
+    recipient: {type: 'session', sessionid: id}, data: {type: 'requestoffer', roomType: 'video'}}}));
+  return ids.length;
+}"""
 STATS = """async () => {
   let sent = 0, received = 0;
   for (const pc of window.__pcs) {
@@ -190,6 +198,21 @@ def run_one(mode: str, n: int, janus: JanusProcess, camera: Path, seconds: float
                     janus_cpu = cpu_seconds(janus.proc.pid) - janus0
                     parley_steady = cpu_seconds(process.pid) - parley1
                     after = [p.evaluate(STATS) for p in pages]
+                    storm: dict[str, float] = {}
+                    if mode == "sfu" and playing == n * (n - 1):
+                        frames0, cpu0, s0 = (sum(p.evaluate("window.__frames") for p in pages),
+                                             cpu_seconds(process.pid), time.monotonic())
+                        storm["requests"] = sum(p.evaluate(RESUBSCRIBE) for p in pages)
+                        time.sleep(1)      # old tiles are replaced as the new offers arrive
+                        for page in pages:
+                            page.wait_for_function(f"() => {{ const t = [...document.querySelectorAll("
+                                                   f"'.tile:not(.tile-local)')]; return t.length === {n - 1} && "
+                                                   f"t.every(x => x.dataset.connectionState === 'connected'); }}",
+                                                   timeout=60_000)
+                        time.sleep(2)      # trailing candidates and end-of-candidates
+                        storm["seconds"] = time.monotonic() - s0
+                        storm["frames"] = sum(p.evaluate("window.__frames") for p in pages) - frames0
+                        storm["parley_cpu_s"] = cpu_seconds(process.pid) - cpu0
                 finally:
                     chromium.close()
         finally:
@@ -203,7 +226,9 @@ def run_one(mode: str, n: int, janus: JanusProcess, camera: Path, seconds: float
             "janus_cpu_pct": 100 * janus_cpu / wall if mode == "sfu" else 0.0,
             "parley_cpu_pct_steady": 100 * parley_steady / wall,
             "streams_playing": playing, "streams_expected": n * (n - 1), "setup_s": setup_s, "signaling_frames": frames, "parley_setup_cpu_s": setup_cpu,
-            "parley_us_per_signaling_message": setup_cpu / max(1, frames) * 1e6}
+            "parley_us_per_signaling_message": setup_cpu / max(1, frames) * 1e6,
+            "resubscribe": storm, "parley_us_per_sfu_message": (
+                storm["parley_cpu_s"] / max(1, storm["frames"]) * 1e6 if storm else None)}
 
 
 def report(results: list[dict]) -> None:
@@ -214,6 +239,10 @@ def report(results: list[dict]) -> None:
               f"{r['download_kbps_per_participant']:>11.0f} {r['browser_cpu_pct_per_participant']:>10.1f}% "
               f"{r['janus_cpu_pct']:>8.1f}% {r['streams_playing']:>3}/{r['streams_expected']:<3} {r['setup_s']:>6.1f}s {r['signaling_frames']:>6} "
               f"{r['parley_us_per_signaling_message']:>10.0f}µs")
+        if r["resubscribe"]:
+            print(f"      re-subscription storm: {r['resubscribe']['requests']} requestoffers, "
+                  f"{r['resubscribe']['frames']} client frames, Parley {r['resubscribe']['parley_cpu_s']:.2f} s CPU = "
+                  f"{r['parley_us_per_sfu_message']:.0f} µs per SFU signaling message")
 
 
 def main() -> None:
