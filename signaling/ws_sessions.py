@@ -82,6 +82,12 @@ class SignalingSessions:
         """Its connection is gone; keep it for the resume window."""
         session.connection = None
         session.detached_at = now
+        box = session.box
+        if box is not None and any(s.kind == "control" for s in box.queue):
+            # control messages are for connected clients only: never kept for a resume
+            kept = [s for s in box.queue if s.kind != "control"]
+            box.queue.clear()
+            box.queue.extend(kept)
         self._detached[session.resume_id] = session
         self._changed.set()
 

@@ -144,6 +144,9 @@ async def test_control_is_not_kept_for_a_resume_but_messages_are(p1, p2, users):
         async with connect(users, p2, token, s2) as b:
             resume_id = b.hello_reply["hello"]["resumeid"]
         # b is detached (within its resume window) while a sends both kinds
+        with trio.fail_after(5):
+            while users.ctx.hub.websockets.connected(s2):
+                await trio.sleep(0.01)
         for kind in ("control", "message"):
             await a.send({"type": kind, kind: {"recipient": {"type": "session", "sessionid": s2},
                                                "data": {"type": kind}}})

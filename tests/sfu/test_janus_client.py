@@ -74,3 +74,21 @@ async def test_reconnects_with_a_new_session_after_a_janus_restart(janus, nurser
     assert client.generation == 2 and sessions == [1, 2] and client.session_id != old_session
     handle = await client.attach()
     assert (await client.message(handle, {"request": "list"})).data["videoroom"] == "success"
+
+
+async def test_parley_serves_and_answers_when_janus_is_unreachable(tmp_path):
+    """Janus configured but down: Parley starts, advertises the SFU, and a media request neither
+    crashes nor hangs the connection (the controller keeps trying to reconnect)."""
+    from ..signaling_helpers import connect, custom_server, joined, settings
+    async with custom_server(tmp_path, janus_url="ws://127.0.0.1:9", janus_timeout=1, stun_servers=()) as server:
+        p1 = server.actor("participant1")
+        assert (await settings(p1))["features"] == ["mcu"]
+        token = await p1.create_room(3)
+        s1 = await joined(p1, token)
+        assert (await p1.post(f"/call/{token}")).status == 200
+        async with connect(server, p1, token, s1) as sock:
+            await sock.message(s1, {"to": s1, "type": "offer", "roomType": "video",
+                                    "payload": {"type": "offer", "sdp": "v=0"}})
+            reply = await sock.request({"type": "room", "room": {"roomid": token, "sessionid": s1}})
+            assert reply["error"]["code"] == "already_joined"       # still served
+        assert server.ctx.hub.sfu.handle_count() == 0 and not server.ctx.hub.sfu.janus.connected
