@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench bench-chat bench-signaling bench-shutdown bench-https clean binary
+.PHONY: run test install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-shutdown: install
 # Per-request cost of built-in TLS and of nginx in front (contrib/nginx/parley.conf); docs/PERFORMANCE.md.
 bench-https: install
 	$(BIN)/python bench/https_paths.py
+
+# Mesh vs Janus for calls of 2, 4 and 6 browsers (needs root and janus; a few minutes); docs/PERFORMANCE.md.
+bench-sfu: install
+	$(BIN)/python bench/sfu.py
 
 bench: bench-chat bench-signaling
 

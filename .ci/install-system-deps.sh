@@ -37,3 +37,14 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     apt-get install -y -qq chromium
 fi
+
+# janus + iproute2: the SFU tests (tests/sfu) run Debian's Janus 1.1.2 inside a network namespace
+# they create with `ip netns` and a veth pair (tests/sfu_support.py); CI runs as root.
+sfu_missing=()
+command -v janus >/dev/null 2>&1 || sfu_missing+=(janus)
+command -v ip >/dev/null 2>&1 || sfu_missing+=(iproute2)
+if [ ${#sfu_missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${sfu_missing[@]}"
+fi

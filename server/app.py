@@ -13,6 +13,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from signaling.hub import Hub
+from signaling.sfu.controller import SfuController
+from signaling.sfu.janus import JanusClient
 from storage import accounts as accounts_db
 from storage.db import Database
 
@@ -96,6 +98,10 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         app.nursery.start_soon(sweep_websocket_sessions, ctx)
         db.observe = metrics.observe_db_unit
         metrics.start_gc_timing()
+        if config.janus_url:   # calls through Janus (signaling/sfu); without it they stay a mesh
+            ctx.hub.sfu = SfuController(JanusClient(config.janus_url, timeout=config.janus_timeout),
+                                        ctx.hub.mailboxes, SignalingBackend(ctx).room_roster, ctx.clock)
+            await app.nursery.start(ctx.hub.sfu.run)
 
     @app.after_serving
     async def stop() -> None:

@@ -60,6 +60,10 @@ class Config:
     hsts_max_age: int = 0
     # Peers (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
     trusted_proxies: tuple[str, ...] = ()
+    # [sfu] Janus's WebSocket API (e.g. ws://127.0.0.1:8188); empty = calls stay a mesh.
+    janus_url: str = ""
+    # Seconds any one Janus request may take before Parley gives up on it.
+    janus_timeout: float = 10.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -160,7 +164,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
             changes[key] = _coerce(key, value)
         else:
             raise ConfigError(f"unknown key [signaling] {key}")
-    unknown = set(raw) - {"server", "signaling"}
+    for key, value in dict(raw.get("sfu", {})).items():
+        if key not in ("janus_url", "janus_timeout"):
+            raise ConfigError(f"unknown key [sfu] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "sfu"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)
