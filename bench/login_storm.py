@@ -12,7 +12,9 @@ again, as after an upgrade), then fire at once:
   keep-alive connection.
 Printed: the time until every user was served, the server's RSS before the storm and its peak
 during it (VmHWM, reset just before the storm), the capabilities latency, what the users needed
-(503 retries) and what the flood got.
+(503 retries) and what the flood got. Then a flood alone (`--sustained`, 1000 random credentials
+from fresh addresses, 50 in flight): how many were hashed (401) or refused (429), and the server's
+CPU time per request.
 
 `--server-root DIR` runs the server from another source tree (e.g. `git archive` of an older
 commit), for a before/after comparison with the same load generator. Requests are pre-built and
@@ -250,6 +252,30 @@ async def storm(port: int, users: int, flood: int, flood_addresses: int, passwor
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+
+
+async def sustained_flood(port: int, count: int, addresses: int, pid: int) -> dict:
+    """`count` random-credential requests from `addresses` fresh addresses, 50 in flight: how many
+    were hashed (401) and refused (429), and the server's CPU per request."""
+    statuses: list[int] = []
+    limiter = trio.CapacityLimiter(50)
+
+    async def one(n: int) -> None:
+        payload = request_bytes("GET", "/ocs/v2.php/cloud/user", port,
+                                auth=(secrets.token_hex(6), secrets.token_urlsafe(12)))
+        async with limiter:
+            statuses.append((await one_shot(port, payload, f"127.0.201.{1 + n % addresses}"))[0])
+    cpu, started = cpu_seconds(pid), time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for n in range(count):
+            nursery.start_soon(one, n)
+    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds(pid) - cpu,
+            "statuses": {code: statuses.count(code) for code in sorted(set(statuses))}}
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -286,6 +312,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"server from {root}; load average before the storm: {load_average()}")
             result = await storm(port, args.users, args.flood, args.flood_addresses, password)
             after = memory_kib(proc.pid)
+            flood = await sustained_flood(port, args.sustained, args.flood_addresses, proc.pid) if args.sustained else None
         finally:
             stop_server(proc)
             log.close()
@@ -302,6 +329,11 @@ async def main(args: argparse.Namespace) -> None:
           + peak_note)
     print(f"  capabilities during the storm  n={len(lat)} p50 {percentile(lat, 0.5) * 1000:.1f} ms, "
           f"p99 {percentile(lat, 0.99) * 1000:.1f} ms, max {max(lat) * 1000 if lat else float('nan'):.1f} ms")
+    if flood is not None:
+        print(f"then a flood alone: {args.sustained} random credentials from {args.flood_addresses} fresh "
+              f"address(es), 50 in flight")
+        print(f"  answered in {flood['seconds']:.2f} s: " + ", ".join(f"{n}× {code}" for code, n in flood["statuses"].items())
+              + f"; server CPU {flood['cpu']:.2f} s ({flood['cpu'] / args.sustained * 1000:.2f} ms per request)")
     print(f"  load average after: {load_average()}")
 
 
@@ -310,5 +342,7 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--flood", type=int, default=200)
     parser.add_argument("--flood-addresses", type=int, default=4)
+    parser.add_argument("--sustained", type=int, default=1000,
+                        help="random-credential requests sent after the storm (0: skip)")
     parser.add_argument("--server-root", default=str(ROOT), help="source tree to run the server from")
     trio.run(main, parser.parse_args())

@@ -6,7 +6,7 @@ that memory and starved the event loop and the database thread. Here:
 
 - exactly `workers` threads hash (default: the cores this process may run on), so hashing memory
   is bounded by workers × argon2_memory_kib and at most `workers` cores are busy with it;
-- the threads run at a lower scheduling priority (nice +10, best effort), so when the machine is
+- the threads run at a lower scheduling priority (nice +5, best effort), so when the machine is
   saturated the event loop and the database thread still get the CPU first;
 - at most `queue_max` jobs wait for a thread; one more is refused at once with `Overloaded` (503,
   Retry-After), instead of piling up requests (and their memory) behind a queue that only grows;
@@ -33,7 +33,7 @@ T = TypeVar("T")
 log = logging.getLogger("parley.hashing")
 
 QUEUED, RUNNING, CANCELLED = "queued", "running", "cancelled"
-WORKER_NICENESS = 10
+WORKER_NICENESS = 5   # CFS weight 335 vs 1024: the loop wins, yet other busy processes do not starve hashing
 
 
 def default_workers() -> int:
