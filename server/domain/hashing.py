@@ -6,8 +6,10 @@ that memory and starved the event loop and the database thread. Here:
 
 - exactly `workers` threads hash (default: the cores this process may run on), so hashing memory
   is bounded by workers × argon2_memory_kib and at most `workers` cores are busy with it;
-- the threads run at a lower scheduling priority (nice +5, best effort), so when the machine is
-  saturated the event loop and the database thread still get the CPU first;
+- they are separate from the event loop's thread and the database thread, which sleep most of
+  the time and so win the CPU back quickly when they wake (the kernel favours waking threads);
+  the hash threads are not niced: on a box whose other processes are busy, a lower priority
+  starved the hashing itself (a login took seconds at load average 25 in the benchmark);
 - at most `queue_max` jobs wait for a thread; one more is refused at once with `Overloaded` (503,
   Retry-After), instead of piling up requests (and their memory) behind a queue that only grows;
 - a job still waiting when its caller is cancelled (the client went away) is dropped unhashed.
@@ -33,7 +35,6 @@ T = TypeVar("T")
 log = logging.getLogger("parley.hashing")
 
 QUEUED, RUNNING, CANCELLED = "queued", "running", "cancelled"
-WORKER_NICENESS = 5   # CFS weight 335 vs 1024: the loop wins, yet other busy processes do not starve hashing
 
 
 def default_workers() -> int:
@@ -119,10 +120,6 @@ class HashWorkers:
                 thread.start()
 
     def _serve(self) -> None:
-        try:   # Linux: nice is per thread; lowers only these threads' priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
-        except (AttributeError, OSError):
-            pass
         while True:
             job = self._jobs.get()
             if job is None:
