@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench bench-chat bench-signaling bench-login clean
+.PHONY: run test install bench bench-chat bench-signaling bench-https bench-login clean
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench-chat: install
 # restart (about 40 s); see docs/PERFORMANCE.md#login-storm.
 bench-login: install
 	$(BIN)/python bench/login_storm.py
+
+# Per-request cost of built-in TLS and of nginx in front (contrib/nginx/parley.conf); docs/PERFORMANCE.md.
+bench-https: install
+	$(BIN)/python bench/https_paths.py
 
 bench: bench-chat bench-signaling
 
