@@ -90,21 +90,40 @@ async def one_shot(port: int, payload: bytes, source: str) -> tuple[int, dict[st
 
 
 class KeepAlive:
-    """One keep-alive connection answering one request at a time (Content-Length bodies)."""
+    """One keep-alive connection answering one request at a time (Content-Length bodies). When
+    the server closes it (hypercorn does after 1000 requests) it reconnects, within the request."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream, self.buffer = stream, b""
+    def __init__(self, port: int) -> None:
+        self.port, self.stream, self.buffer = port, None, b""
+
+    async def _receive(self) -> bytes:
+        chunk = await self.stream.receive_some(65536)
+        if not chunk:
+            raise EOFError
+        return chunk
 
     async def request(self, payload: bytes) -> int:
-        await self.stream.send_all(payload)
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += await self.stream.receive_some(65536)
-        status, headers, rest = parse_head(self.buffer)
-        length = int(headers.get("content-length", "0"))
-        while len(rest) < length:
-            rest += await self.stream.receive_some(65536)
-        self.buffer = rest[length:]
-        return status
+        for _ in range(3):
+            if self.stream is None:
+                self.stream, self.buffer = await connect(self.port), b""
+            try:
+                await self.stream.send_all(payload)
+                while b"\r\n\r\n" not in self.buffer:
+                    self.buffer += await self._receive()
+                status, headers, rest = parse_head(self.buffer)
+                length = int(headers.get("content-length", "0"))
+                while len(rest) < length:
+                    rest += await self._receive()
+            except (EOFError, trio.BrokenResourceError, OSError):
+                await self.stream.aclose()
+                self.stream = None
+                continue
+            self.buffer = rest[length:]
+            if headers.get("connection", "").lower() == "close":
+                await self.stream.aclose()
+                self.stream = None
+            return status
+        raise SystemExit("the server keeps closing the capabilities connection")
 
 
 # -- the server subprocess -----------------------------------------------------------------------
@@ -219,7 +238,8 @@ async def storm(port: int, users: int, flood: int, flood_addresses: int, passwor
 
     async def prober() -> None:
         payload = request_bytes("GET", "/ocs/v2.php/cloud/capabilities", port, keep_alive=True)
-        conn = KeepAlive(await connect(port))
+        conn = KeepAlive(port)
+        assert await conn.request(payload) == 200
         await go.wait()
         while not finished.is_set():
             started = time.perf_counter()
