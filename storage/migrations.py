@@ -106,7 +106,7 @@ STEPS: list[str] = [
     CREATE INDEX web_logins_user ON web_logins(user_id);
     CREATE INDEX web_logins_expiry ON web_logins(expires_at);
     """,
-    # app passwords (Nextcloud's /core/getapppassword): token_hash is the hex HMAC-SHA256 of the
+    # 4: app passwords (Nextcloud's /core/getapppassword): token_hash is the hex HMAC-SHA256 of the
     # token keyed with the server secret, so a copy of the database grants no logins and a check
     # needs no argon2; rows die with their user.
     """

@@ -25,16 +25,12 @@ from storage.app_passwords import AppPassword
 from storage.records import User
 
 from .context import Actor, Ctx
-from .errors import Forbidden, NotFound, NotLoggedIn, UserNotFound
+from .errors import AppPasswordNotFound, Forbidden, NotLoggedIn, UserNotFound
 
 TOKEN_LENGTH = 72
 _ALPHABET = string.ascii_letters + string.digits
 _SHAPE = re.compile(f"[A-Za-z0-9]{{{TOKEN_LENGTH}}}")
 MAX_NAME = 200
-
-
-class AppPasswordNotFound(NotFound):
-    default_message = "no such app password"
 
 
 def looks_like_app_password(password: str) -> bool:

@@ -68,6 +68,10 @@ class GroupNotFound(NotFound):
     default_message = "group not found"
 
 
+class AppPasswordNotFound(NotFound):
+    default_message = "no such app password"
+
+
 class SessionNotFound(NotFound):
     default_message = "no session in this room; join the room first"
 
