@@ -74,9 +74,10 @@ class TokenBucket:
 class LoginStats:
     """What happened to password logins, counted in one place each (for /metrics).
 
-    `on_failed`: a password check ran and the credentials were wrong (or the user unknown).
-    `on_throttled`: an attempt was refused before hashing (429). `on_busy`: refused because the
-    hashers' queue was full (503)."""
+    `on_failed`: a login's password check ran and the credentials were wrong (or the user
+    unknown). `on_throttled`: refused by the address bucket or the global budget (429; the
+    per-account throttle counts its own in `Throttle.refusals_total`). `on_busy`: refused because
+    the hashers' queue was full (503)."""
     failed: int = 0
     throttled: int = 0
     busy: int = 0

@@ -12,7 +12,8 @@ query, the same admission, the same charge on failure — and is verified agains
 with the current parameters, on the same hashers, so within the budget its answer (401) takes as
 long as a wrong password of a known user; outside the budget both get the same 429. (A known user
 whose hash still has old parameters costs differently until their next successful login re-hashes
-it.) The failure and throttle counters are each bumped in one place below (`_refused`, `_failed`).
+it.) Counters for /metrics: failures in `Throttle.failed` (via `_failed`), refusals in
+`Throttle.check` and `_admit`, 503s in `LoginStats.on_busy`.
 """
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ class Login:
 
 
 def _admit(ctx: Ctx, client: str, throttle_key: tuple[str, str]) -> None:
-    """Raises TooManyAttempts (429) before any hashing; counts the refusal."""
+    """Raises TooManyAttempts (429) before any hashing. The per-account throttle counts its own
+    refusals (`Throttle.refusals_total`); the address and budget refusals are counted here."""
+    ctx.passwords.throttle.check(throttle_key)
     try:
-        ctx.passwords.throttle.check(throttle_key)
         ctx.passwords.guard.admit(client)
     except TooManyAttempts:
         ctx.passwords.stats.on_throttled()

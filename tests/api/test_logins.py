@@ -13,6 +13,7 @@ from server.domain import accounts
 
 from .. import support
 from ..support import PASSWORD, serving
+from .test_ops_endpoints import scrape, value
 
 def config_for(data_dir, **overrides):
     return dataclasses.replace(support.test_config(data_dir), **overrides)
@@ -50,6 +51,9 @@ async def test_a_full_hash_queue_answers_503_with_retry_after_then_serves_again(
                 assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
                 assert r.json()["ocs"]["meta"]["statuscode"] == 503
                 assert "busy" in r.json()["ocs"]["meta"]["message"]
+            _, samples = await scrape(server)
+            assert value(samples, "parley_password_hashes_running") == 1
+            assert value(samples, "parley_password_checks_busy_total") == 2
             release.set()
         r = await get(server, USER_PATH, ("alice", PASSWORD))
         assert r.status_code == 200 and r.json()["ocs"]["data"]["id"] == "alice"
@@ -73,6 +77,9 @@ async def test_an_address_that_keeps_failing_is_refused_before_hashing_while_cac
         assert (await get(server, USER_PATH, ("bob", PASSWORD), source="127.0.0.2")).status_code == 200
         stats = server.ctx.passwords.stats
         assert (stats.failed, stats.throttled) == (3, 1)
+        _, samples = await scrape(server)             # what /metrics reports
+        assert value(samples, "parley_logins_failed_total") == 3
+        assert value(samples, "parley_logins_throttled_total") == 1
 
 
 async def test_a_spent_failure_budget_refuses_failing_addresses_but_serves_clean_ones(tmp_path):
