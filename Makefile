@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary
+.PHONY: run test install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary bench-login
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ bench-chat: install
 # SIGTERM with 3,000 parked chat polls, 200 signaling pulls and 100 WebSockets; see docs/PERFORMANCE.md.
 bench-shutdown: install
 	$(BIN)/python bench/shutdown.py
+
+# Login storm: 200 users' first Basic-auth requests at once plus 200 random credentials, after a
+# restart (about 40 s); see docs/PERFORMANCE.md#login-storm.
+bench-login: install
+	$(BIN)/python bench/login_storm.py
 
 # Per-request cost of built-in TLS and of nginx in front (contrib/nginx/parley.conf); docs/PERFORMANCE.md.
 bench-https: install

@@ -88,6 +88,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         if clock is not None:
             ctx.clock = clock
         app.parley_ctx = ctx  # type: ignore[attr-defined]
+        await ctx.passwords.dummy_hash()   # unknown users are verified against it from the first request
         await first_run.open_if_no_accounts(ctx, app.first_run)  # type: ignore[attr-defined]
         await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
         if housekeeping_timer:
@@ -115,11 +116,12 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             await timer.stop()   # before the database closes (see housekeeping.Timer)
         await housekeeping.run_once(ctx, ctx.now())   # store the pings gathered in memory
         ctx.db.close()
+        ctx.passwords.close()   # the hash threads
 
     @app.errorhandler(ParleyError)
     async def parley_error(exc: ParleyError) -> Response:
         if not ocs.is_ocs_path(request.path):   # the web client's own endpoints (/login…)
-            return ocs.plain_error(exc.status, exc.message)
+            return ocs.plain_error(exc.status, exc.message, exc.headers() or None)
         return ocs.render_error(exc)
 
     @app.errorhandler(CsrfFailed)

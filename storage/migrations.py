@@ -106,6 +106,20 @@ STEPS: list[str] = [
     CREATE INDEX web_logins_user ON web_logins(user_id);
     CREATE INDEX web_logins_expiry ON web_logins(expires_at);
     """,
+    # 4: app passwords (Nextcloud's /core/getapppassword): token_hash is the hex HMAC-SHA256 of the
+    # token keyed with the server secret, so a copy of the database grants no logins and a check
+    # needs no argon2; rows die with their user.
+    """
+    CREATE TABLE app_passwords (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        token_hash   TEXT NOT NULL UNIQUE,
+        name         TEXT NOT NULL DEFAULT '',
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX app_passwords_user ON app_passwords(user_id);
+    """,
 ]
 
 

@@ -6,6 +6,7 @@ import sqlite3
 
 from signaling.events import ParticipantsChanged, RoomChanged, RoomDeleted
 from storage import accounts as accounts_db
+from storage import app_passwords as app_passwords_db
 from storage import rooms as rooms_db
 from storage import web_logins as web_logins_db
 from storage.records import RoomType, User
@@ -41,26 +42,6 @@ def valid_display_name(name: str | None, default: str) -> str:
     return name
 
 
-async def authenticate(ctx: Ctx, user_id: str, password: str, client: str) -> User | None:
-    """Basic-auth check. A recent success is answered from memory (no query, no argon2);
-    repeated failures are throttled (429)."""
-    cached = ctx.passwords.cached_user(user_id, password)
-    if cached is not None:
-        return cached
-    throttle_key = (client, "user:" + user_id)
-    ctx.passwords.throttle.check(throttle_key)
-    generation = ctx.passwords.generation(user_id)
-    user = await ctx.db.run(lambda conn: accounts_db.get_user(conn, user_id))
-    # An unknown user still costs one verify, so response times do not reveal which ids exist.
-    stored_hash = user.password_hash if user is not None else await ctx.passwords.dummy_hash()
-    if not await ctx.passwords.verify(stored_hash, password) or user is None:
-        ctx.passwords.throttle.failed(throttle_key)
-        return None
-    ctx.passwords.throttle.succeeded(throttle_key)
-    ctx.passwords.remember(user, password, generation)
-    return user
-
-
 async def add_user(ctx: Ctx, user_id: str | None, password: str | None, display_name: str | None = None,
                    admin: bool = False) -> User:
     user_id = valid_id(user_id, "user id")
@@ -90,7 +71,9 @@ async def list_users(ctx: Ctx, search: str = "") -> list[User]:
     return await ctx.db.run(lambda conn: accounts_db.list_users(conn, search))
 
 
-async def set_password(ctx: Ctx, user_id: str, password: str | None) -> None:
+async def set_password(ctx: Ctx, user_id: str, password: str | None, *, revoke_app_passwords: bool = False) -> None:
+    """App passwords survive a password change (as in Nextcloud: clients keep working) unless
+    `revoke_app_passwords`; browser logins always end."""
     password_hash = await ctx.passwords.hash(valid_password(password))
 
     def unit(conn: sqlite3.Connection) -> None:
@@ -98,6 +81,8 @@ async def set_password(ctx: Ctx, user_id: str, password: str | None) -> None:
             raise UserNotFound(f"user {user_id} does not exist")
         accounts_db.set_password_hash(conn, user_id, password_hash)
         web_logins_db.delete_of_user(conn, user_id)   # a new password ends every browser login
+        if revoke_app_passwords:
+            app_passwords_db.delete_of_user(conn, user_id)
     await ctx.db.run(unit)
     ctx.passwords.forget_user(user_id)
 

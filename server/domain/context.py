@@ -24,6 +24,7 @@ class Actor:
     user_id: UserId | None
     cookie_hash: str | None
     client: str = ""   # remote address, for the brute-force throttle
+    app_password_id: int | None = None   # the app password this request authenticated with, if any
 
     @property
     def is_guest(self) -> bool:

@@ -16,6 +16,10 @@ class ParleyError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.message!r})"
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (Retry-After on 429 and 503)."""
+        return {}
+
 
 class BadParameter(ParleyError):
     status = 400
@@ -64,6 +68,10 @@ class GroupNotFound(NotFound):
     default_message = "group not found"
 
 
+class AppPasswordNotFound(NotFound):
+    default_message = "no such app password"
+
+
 class SessionNotFound(NotFound):
     default_message = "no session in this room; join the room first"
 
@@ -91,8 +99,31 @@ class TooLarge(ParleyError):
 
 
 class TooManyAttempts(ParleyError):
+    """Raised when a client (or the server as a whole) has failed too many logins lately; answered
+    before any password hashing, with Retry-After."""
     status = 429
     default_message = "too many failed attempts; try again later"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Overloaded(ParleyError):
+    """Raised when the password hashers' queue is full: the request is refused at once with
+    Retry-After instead of waiting behind others (server/domain/hashing.py)."""
+    status = 503
+    default_message = "the server is busy checking passwords; retry shortly"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class MessageTooLong(TooLarge):
