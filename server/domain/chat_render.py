@@ -196,7 +196,8 @@ def message_changed(hub: Hub, token: str, updated: dict[str, Any]) -> None:
         if parent is not None and parent.get("id") == message_id:
             return {**message, "parent": as_parent}
         return message
-    hub.chat.rewrite(patch, token)
+    # A message that gained reactions becomes personal (its readers' reactionsSelf differ).
+    hub.chat.rewrite(patch, token, personal=needs_viewer)
 
 
 def actor_renamed(hub: Hub, actor_type: str, actor_id: str, name: str | None, token: str | None = None) -> None:
