@@ -41,6 +41,25 @@ class Config:
     public_url: str = ""
     # Seconds a new WebSocket connection has to send its hello (strukturag: 2).
     hello_timeout: float = 2.0
+    # [server] operations (docs/DECISIONS-LOG.md, "Operations")
+    # "text" or "json" (one JSON object per line: ts, level, logger, msg and extras).
+    log_format: str = "text"
+    # One line per request (method, route, status, duration, client): a file path, "-" for
+    # stderr, empty for none.
+    access_log: str = ""
+    # Peers (CIDRs) that may read GET /metrics; everyone else gets 403.
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # Seconds GET /readyz waits for a trivial database unit before answering 503.
+    readiness_timeout: float = 2.0
+    # [server] HTTPS (docs/DECISIONS-LOG.md "HTTPS and reverse proxies"): PEM paths; both or neither.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # With TLS: a second HOST:PORT answering plain HTTP with a 308 redirect to the https URL.
+    http_redirect_bind: str = ""
+    # Strict-Transport-Security max-age in seconds on https responses; 0 = no header.
+    hsts_max_age: int = 0
+    # Peers (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
+    trusted_proxies: tuple[str, ...] = ()
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -66,7 +85,29 @@ class ConfigError(ValueError):
 
 
 _ENV_PREFIX = "PARLEY_"
-_SCALARS = {f.name: f.type for f in fields(Config) if f.name not in ("stun_servers", "turn_servers")}
+# [server] keys holding a list: a TOML array, or a comma-separated PARLEY_* variable.
+_SERVER_LISTS = {"trusted_proxies"}
+_SCALARS = {f.name: f.type for f in fields(Config)
+            if f.name not in ("stun_servers", "turn_servers") and f.name not in _SERVER_LISTS
+            and f.name not in ("metrics_allow",)}
+LOG_FORMATS = ("text", "json")
+
+
+def _networks(name: str, value: Any) -> tuple[str, ...]:
+    """A list of addresses/CIDRs (TOML list, or comma-separated from the environment), checked."""
+    import ipaddress
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of addresses or CIDRs")
+    result = []
+    for item in items:
+        if not item:
+            continue
+        try:
+            result.append(str(ipaddress.ip_network(str(item), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR") from None
+    return tuple(result)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -93,6 +134,14 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
     changes: dict[str, Any] = {}
     server = dict(raw.get("server", {}))
     for key, value in server.items():
+        if key == "metrics_allow":
+            changes[key] = _networks(key, value)
+            continue
+        if key in _SERVER_LISTS:
+            if not isinstance(value, list):
+                raise ConfigError(f"[server] {key} must be a list of strings")
+            changes[key] = tuple(str(v) for v in value)
+            continue
         if key not in _SCALARS:
             raise ConfigError(f"unknown key [server] {key}")
         changes[key] = _coerce(key, value)
@@ -133,9 +182,37 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
         config = _from_mapping(config, raw)
     env_changes = {name: _coerce(name, env[_ENV_PREFIX + name.upper()])
                    for name in _SCALARS if _ENV_PREFIX + name.upper() in env}
+    if _ENV_PREFIX + "METRICS_ALLOW" in env:
+        env_changes["metrics_allow"] = _networks("metrics_allow", env[_ENV_PREFIX + "METRICS_ALLOW"])
+    env_changes.update({name: tuple(v.strip() for v in env[_ENV_PREFIX + name.upper()].split(",") if v.strip())
+                        for name in _SERVER_LISTS if _ENV_PREFIX + name.upper() in env})
     config = replace(config, **env_changes)
     flag_changes = {k: v for k, v in flags.items() if v is not None}
     config = replace(config, **flag_changes)
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {config.log_format!r}")
     if ":" not in config.bind or not config.bind.rsplit(":", 1)[1].isdigit():
         raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
+    _check_network_keys(config)
     return config
+
+
+def _check_network_keys(config: Config) -> None:
+    """The HTTPS and proxy keys, checked for shape here; the files themselves are read by
+    server/tls.py when `parley serve` starts (other commands need no certificate)."""
+    import ipaddress
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("tls_cert and tls_key must be set together")
+    if config.http_redirect_bind:
+        if not config.tls_cert:
+            raise ConfigError("http_redirect_bind needs tls_cert and tls_key (it redirects to HTTPS)")
+        host, sep, port = config.http_redirect_bind.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"http_redirect_bind must look like HOST:PORT, got {config.http_redirect_bind!r}")
+    if config.hsts_max_age < 0:
+        raise ConfigError("hsts_max_age must be 0 (off) or a number of seconds")
+    for entry in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {entry!r} is not an IP address or CIDR") from None
