@@ -30,6 +30,7 @@ FLUSH_BYTES = 1 << 20           # file data is written out in chunks of up to 1 
 FORM_SLACK = 1 << 20            # room for part headers and text fields on top of the file
 MAX_FIELD_BYTES = 16 * 1024     # a text field (caption…)
 MAX_PARTS = 16
+MAX_UNPARSED = 1 << 20        # bytes the decoder may hold without yielding an event
 Receive = Callable[[], Awaitable[dict]]
 
 
@@ -82,7 +83,9 @@ async def read_multipart(ctx, temp: TempBlob, limit: int, upload: Upload) -> Non
     """Read the body: the `file` part's bytes go to `temp` (UploadTooLarge past `limit`), the
     other parts are text fields. BadParameter for malformed bodies; ClientGone on disconnect."""
     receive: Receive = request.parley_receive   # type: ignore[attr-defined]
-    decoder = MultipartDecoder(boundary(), max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
+    # No max_form_memory_size: werkzeug applies it to every chunk, file data included. The caps
+    # are enforced here instead: per text field, and on what the decoder holds unparsed.
+    decoder = MultipartDecoder(boundary(), max_parts=MAX_PARTS)
     received = 0
     current: str | None = None          # "file", a field name, or None (ignored part)
     field_value = bytearray()
@@ -108,6 +111,8 @@ async def read_multipart(ctx, temp: TempBlob, limit: int, upload: Upload) -> Non
                 raise UploadTooLarge(f"the file is larger than the upload limit of {limit} bytes")
             more = message.get("more_body", False)
             decoder.receive_data(chunk)
+            if len(decoder.buffer) > MAX_UNPARSED:
+                raise BadParameter("malformed multipart body: a part header never ends")
             if not more:
                 upload.complete = True
                 decoder.receive_data(None)
