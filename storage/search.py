@@ -23,7 +23,7 @@ def in_room(conn: sqlite3.Connection, room_id: int, words: list[str], before_id:
     """Ids of the room's messages containing every word, newest first, below `before_id`."""
     rows = conn.execute(
         """SELECT s.rowid AS id FROM message_search s JOIN messages m ON m.id = s.rowid
-            WHERE message_search MATCH ? AND m.room_id = ? AND s.rowid < ?
+            WHERE message_search MATCH ? AND m.room_id = ? AND m.verb = 'comment' AND s.rowid < ?
             ORDER BY s.rowid DESC LIMIT ?""",
         (fts_query(words), room_id, before_id if before_id is not None else 1 << 62, limit))
     return [r["id"] for r in rows]
@@ -37,7 +37,7 @@ def in_rooms_of_user(conn: sqlite3.Connection, user_id: str, words: list[str], b
              JOIN messages m ON m.id = s.rowid
              JOIN participants p ON p.room_id = m.room_id AND p.user_id = ?
              JOIN rooms r ON r.id = m.room_id
-            WHERE message_search MATCH ? AND s.rowid < ?
+            WHERE message_search MATCH ? AND m.verb = 'comment' AND s.rowid < ?
             ORDER BY s.rowid DESC LIMIT ?""",
         (user_id, fts_query(words), before_id if before_id is not None else 1 << 62, limit))
     return [(r["id"], r["token"]) for r in rows]

@@ -10,7 +10,6 @@ The message wakes parked long-polls from the unit's after-commit hook, like any 
 from __future__ import annotations
 
 import errno
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +21,16 @@ from storage import attachments as attachments_db
 from storage import messages as messages_db
 from storage.attachments import Attachment
 from storage.blobs import BlobStore, TempBlob
-from storage.records import Room
 
 from . import access, filetypes
-from .chat import DEFAULT_LIMIT, MAX_LIMIT, MAX_MESSAGE, page_limit
-from .chat_render import GUESTS, USERS, render_messages
+from .chat import DEFAULT_LIMIT, MAX_LIMIT, MAX_MESSAGE, MAX_REFERENCE_ID, page_limit, reply_target
+from .chat_post import Outbox, author_of
+from .chat_post import post_message as post_entry
+from .chat_render import USERS, Viewer, actor_reference, render_messages
 from .context import Actor, Ctx
 from .errors import (BadParameter, FileNotFound, InsufficientStorage, MessageTooLong, NoPreview, ParleyError,
                      UploadTooLarge)
 from .guests import TRIMMED
-from .ids import guest_actor_id
 from .mentions import render_mentions
 from .previews import PreviewCache, bucket, preview_ext
 
@@ -128,20 +127,32 @@ def file_object(ctx: Ctx, token: str, attachment_id: int, name: str, mimetype: s
     return obj
 
 
+@dataclass(frozen=True, slots=True)
+class ShareOptions:
+    """The chat side of an upload (`media-caption`, Talk 18): a caption (mentions are parsed),
+    a reply target, a silent send, and the client's reference id."""
+    caption: str | None = None
+    reply_to: int | None = None
+    silent: bool = False
+    reference_id: str | None = None
+
+
 async def share_upload(ctx: Ctx, actor: Actor, token: str, temp: TempBlob, raw_name: str | None,
-                       caption: str | None = None) -> dict[str, Any]:
+                       options: ShareOptions = ShareOptions()) -> dict[str, Any]:
     """Store a fully received upload and post it to the room's chat; returns the message.
 
-    Raises BadParameter (no usable file name, caption over the message limit), RoomNotFound (the
-    caller lost access while uploading). The temp file is consumed either way."""
+    Raises BadParameter (no usable file name), MessageTooLong (caption over the message limit),
+    BadReplyTo, RoomNotFound (the caller lost access while uploading). The temp file is consumed
+    either way."""
     files = state(ctx)
     try:
         name = filetypes.safe_name(raw_name)
         if not name:
             raise BadParameter("the file part needs a file name")
-        caption = (caption or "").strip(TRIMMED)
+        caption = (options.caption or "").strip(TRIMMED)
         if len(caption) > MAX_MESSAGE:
             raise MessageTooLong()
+        reference = (options.reference_id or "").strip(TRIMMED)[:MAX_REFERENCE_ID].strip(TRIMMED)
         try:
             sha256 = await trio.to_thread.run_sync(temp.finish)
         except OSError as exc:
@@ -151,32 +162,29 @@ async def share_upload(ctx: Ctx, actor: Actor, token: str, temp: TempBlob, raw_n
         width, height = (facts.width, facts.height) if facts else (None, None)
         body, parameters = render_mentions(caption) if caption else ("{file}", {})
         now = ctx.now()
+        out = Outbox(ctx.hub)
 
-        def unit(conn: sqlite3.Connection) -> tuple[Room, dict[str, Any]]:
+        def unit(conn: sqlite3.Connection) -> dict[str, Any]:
             room, me = access.chat_room(conn, actor, token)
-            if actor.user_id is None:
-                actor_type, actor_id = GUESTS, guest_actor_id(me.session_id)   # type: ignore[arg-type]
-                actor_param = {"type": "guest", "id": f"guest/{actor_id}"}
-            else:
-                actor_type, actor_id = USERS, actor.user_id
-                actor_param = {"type": "user", "id": actor_id}
+            author = author_of(actor, me)
+            parent = reply_target(conn, room, options.reply_to)
+            mentioned = [p["id"] for p in parameters.values()]
+            if parent is not None and parent.actor_type == USERS:
+                mentioned.append(parent.actor_id)   # a reply is a direct mention of the parent's author
             attachment_id = attachments_db.next_id(conn)
-            stored = {"actor": actor_param, **parameters,
+            stored = {"actor": actor_reference(author.actor_type, author.actor_id), **parameters,
                       "file": file_object(ctx, room.token, attachment_id, name, mimetype, temp.size, sha256,
                                           width, height)}
-            message_id = messages_db.insert(conn, room.id, room.last_message_id, actor_type, actor_id, body,
-                                            json.dumps(stored, separators=(",", ":")), now)
-            attachments_db.insert(conn, attachment_id, room.id, message_id, sha256, name, mimetype, temp.size,
-                                  width, height, filetypes.item_type(mimetype), now)
-            rendered = render_messages(conn, room.token, [messages_db.by_id(conn, message_id)])[0]
-            files.store.publish(temp)   # last: a failure above rolls back with the file still in tmp/
-            return room, rendered
 
-        def published(result: tuple[Room, dict[str, Any]]) -> None:
-            room, rendered = result
-            ctx.hub.chat_posted(room.token, rendered["id"], rendered)
-        _, rendered = await ctx.db.run(unit, after_commit=published)
-        return rendered
+            def attach(message_id: int) -> None:
+                attachments_db.insert(conn, attachment_id, room.id, message_id, sha256, name, mimetype,
+                                      temp.size, width, height, filetypes.item_type(mimetype), now)
+            rendered = post_entry(conn, out, room, author, body, now=now, parameters=stored,
+                                  parent_id=parent.id if parent else None, reference_id=reference,
+                                  silent=options.silent, mentioned=mentioned, on_insert=attach)
+            files.store.publish(temp)   # last: a failure above rolls back with the file still in tmp/
+            return rendered
+        return await ctx.db.run(unit, after_commit=out.hook())
     finally:
         temp.discard()   # a no-op once published
 
@@ -227,8 +235,8 @@ async def preview(ctx: Ctx, actor: Actor, token: str, attachment_id: int, x: int
 
 # -- shared items (§9.3) ----------------------------------------------------------------------------
 
-def _render_ids(conn: sqlite3.Connection, token: str, ids: list[int]) -> list[dict[str, Any]]:
-    return render_messages(conn, token, [messages_db.by_id(conn, i) for i in ids])
+def _render_ids(conn: sqlite3.Connection, token: str, ids: list[int], viewer: Viewer) -> list[dict[str, Any]]:
+    return render_messages(conn, token, [messages_db.by_id(conn, i) for i in ids], viewer)
 
 
 async def shared_items(ctx: Ctx, actor: Actor, token: str, object_type: str | None, last_known: int | None,
@@ -243,11 +251,12 @@ async def shared_items(ctx: Ctx, actor: Actor, token: str, object_type: str | No
     cursor = last_known if last_known and last_known > 0 else None
 
     def unit(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        room, _ = access.chat_room(conn, actor, token)
+        room, me = access.chat_room(conn, actor, token)
         if object_type not in FILE_ITEM_TYPES:
             return []   # Parley shares no locations, polls or deck cards
         return _render_ids(conn, room.token,
-                           attachments_db.message_ids_of_type(conn, room.id, object_type, cursor, limit))
+                           attachments_db.message_ids_of_type(conn, room.id, object_type, cursor, limit),
+                           author_of(actor, me).viewer)
     rows = await ctx.db.run(unit)
     return {str(m["id"]): m for m in rows}, (rows[-1]["id"] if rows else None)
 
@@ -257,11 +266,13 @@ async def shared_overview(ctx: Ctx, actor: Actor, token: str, limit: int | None)
     limit = page_limit(limit, DEFAULT_OVERVIEW_LIMIT, MAX_OVERVIEW_LIMIT)
 
     def unit(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
-        room, _ = access.chat_room(conn, actor, token)
+        room, me = access.chat_room(conn, actor, token)
+        viewer = author_of(actor, me).viewer
         overview: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SHARE_TYPES}
         for kind in FILE_ITEM_TYPES:
             overview[kind] = _render_ids(conn, room.token,
-                                         attachments_db.message_ids_of_type(conn, room.id, kind, None, limit))
+                                         attachments_db.message_ids_of_type(conn, room.id, kind, None, limit),
+                                         viewer)
         return overview
     return await ctx.db.run(unit)
 

@@ -14,7 +14,8 @@ from storage import search as search_db
 
 from . import access
 from .chat import page_limit
-from .chat_render import render_messages
+from .chat_post import author_of
+from .chat_render import USERS, Viewer, render_messages
 from .context import Actor, Ctx
 from .errors import BadParameter
 
@@ -40,8 +41,8 @@ def _cursor(last_known: int | None) -> int | None:
     return last_known if last_known and last_known > 0 else None
 
 
-def _render(conn: sqlite3.Connection, token: str, ids: list[int]) -> list[dict[str, Any]]:
-    return render_messages(conn, token, [messages_db.by_id(conn, i) for i in ids])
+def _render(conn: sqlite3.Connection, token: str, ids: list[int], viewer: Viewer) -> list[dict[str, Any]]:
+    return render_messages(conn, token, [messages_db.by_id(conn, i) for i in ids], viewer)
 
 
 async def search_room(ctx: Ctx, actor: Actor, token: str, term: str | None, limit: int | None,
@@ -51,8 +52,9 @@ async def search_room(ctx: Ctx, actor: Actor, token: str, term: str | None, limi
     limit = page_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
 
     def unit(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        room, _ = access.chat_room(conn, actor, token)
-        return _render(conn, room.token, search_db.in_room(conn, room.id, words, _cursor(last_known), limit))
+        room, me = access.chat_room(conn, actor, token)
+        return _render(conn, room.token, search_db.in_room(conn, room.id, words, _cursor(last_known), limit),
+                       author_of(actor, me).viewer)
     return await ctx.db.run(unit)
 
 
@@ -68,6 +70,6 @@ async def search_all(ctx: Ctx, actor: Actor, term: str | None, limit: int | None
         found: list[dict[str, Any]] = []
         # Consecutive hits of one room are rendered together (one names query per run).
         for token, run in groupby(hits, key=lambda hit: hit[1]):
-            found.extend(_render(conn, token, [message_id for message_id, _ in run]))
+            found.extend(_render(conn, token, [message_id for message_id, _ in run], (USERS, user_id)))
         return found
     return await ctx.db.run(unit)

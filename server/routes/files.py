@@ -9,10 +9,13 @@ from quart import Response, request
 from ..domain import attachments
 from ..domain.errors import FileNotFound, ParleyError, RangeNotSatisfiable
 from ..ocs import render, render_error
+from ..params import Params
 from ._endpoint import SPREED, endpoint
 from .upload_stream import ClientGone, Upload, check_length, read_multipart
 
 CHAT = SPREED + "/chat/<token:token>"
+# Talk capability names of what this module serves (talk-chat-later.md §0.2).
+FILE_FEATURES = ["rich-object-list-media", "rich-object-delete", "media-caption"]
 ATTACHMENT = CHAT + "/attachment"
 READ_CHUNK = 256 * 1024
 # Downloads are never rendered by the browser as a page of Parley's origin: no scripts, no
@@ -37,7 +40,7 @@ async def upload(ctx, actor, params, token):
                 temp.discard()
                 raise
             message = await attachments.share_upload(ctx, actor, token, temp, upload.file_name,
-                                                     upload.fields.get("caption"))
+                                                     share_options(upload.fields))
     except ClientGone:
         return Response(b"", status=400)   # nobody is listening any more
     except ParleyError as exc:
@@ -49,6 +52,13 @@ async def upload(ctx, actor, params, token):
             response.headers["Connection"] = "close"
         return response
     return render(message, 201)
+
+
+def share_options(fields: dict[str, str]) -> attachments.ShareOptions:
+    """The text fields of the upload form, typed like any other parameter (400 names the field)."""
+    params = Params(fields)
+    return attachments.ShareOptions(caption=params.str("caption"), reply_to=params.int("replyTo"),
+                                    silent=params.bool("silent"), reference_id=params.str("referenceId"))
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -16,9 +16,11 @@ async def test_upload_posts_a_file_message_that_wakes_a_parked_poll(users, p1, p
     token = await group_room(p1, "participant2", name="files")
     image = png(40, 30)
     woken: list = []
+    newest = (await p2.get(f"/chat/{token}", params={"limit": 1})).data[0]["id"]
 
     async def poll():
-        r = await p2.get(f"/chat/{token}", params={"lookIntoFuture": 1, "lastKnownMessageId": 0, "timeout": 30})
+        r = await p2.get(f"/chat/{token}", params={"lookIntoFuture": 1, "lastKnownMessageId": newest,
+                                                   "timeout": 30})
         woken.append(r)
 
     async with trio.open_nursery() as nursery:
@@ -30,7 +32,7 @@ async def test_upload_posts_a_file_message_that_wakes_a_parked_poll(users, p1, p
     assert message["message"] == "{file}"
     assert message["actorType"] == "users" and message["actorId"] == "participant1"
     file = message["messageParameters"]["file"]
-    assert message["messageParameters"]["actor"] == {"type": "user", "id": "participant1",
+    assert message["messageParameters"]["actor"] == {"type": "user", "id": "participant1", "mention-id": "participant1",
                                                      "name": "participant1-displayname"}
     assert file["type"] == "file" and file["name"] == "holiday.png" and file["path"] == "holiday.png"
     assert file["mimetype"] == "image/png"   # from the bytes, not the part's claimed text/html
@@ -38,7 +40,8 @@ async def test_upload_posts_a_file_message_that_wakes_a_parked_poll(users, p1, p
     assert (file["preview-available"], file["width"], file["height"]) == ("yes", "40", "30")
     assert file["link"] == f"/ocs/v2.php{API}/chat/{token}/attachment/{file['id']}"
     assert all(isinstance(v, str) for v in file.values())
-    assert woken[0].status == 200 and woken[0].data[0]["id"] == message["id"]
+    assert woken[0].status == 200 and [m["id"] for m in woken[0].data] == [message["id"]]
+    assert message["messageType"] == "comment" and message["isReplyable"] is True
     history = await p2.get(f"/chat/{token}")
     assert history.data[0]["messageParameters"]["file"] == file
 
