@@ -30,8 +30,8 @@ async def upload(ctx, actor, params, token):
     upload = Upload()
     try:
         limit = ctx.config.max_upload_bytes
+        await attachments.check_upload(ctx, actor, token)   # 404 first, as for any chat route
         check_length(limit)
-        await attachments.check_upload(ctx, actor, token)
         with attachments.UploadSlot(ctx):
             temp = attachments.new_temp(ctx)
             try:

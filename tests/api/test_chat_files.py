@@ -114,7 +114,7 @@ async def test_same_bytes_share_one_blob_until_the_last_room_is_deleted(users, p
     assert len(blob_files(tmp_path)) == 1   # room b still refers to it
     assert (await download(p1, link_b)).content == content
     assert (await p1.delete(f"/room/{room_b}")).status == 200
-    assert await attachments.sweep(users.ctx) == 1
+    await attachments.sweep(users.ctx)
     assert blob_files(tmp_path) == []
     # Uploading the bytes again after they were freed stores them again.
     room_c = await group_room(p1, name="c")

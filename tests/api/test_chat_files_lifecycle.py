@@ -19,7 +19,7 @@ async def test_deleting_a_file_message_frees_the_file(users, p1, p2, tmp_path):
     assert items.status == 200 and items.body["ocs"]["data"] == []
     found = await p2.get(f"/chat/{token}/search", params={"term": "holiday"})
     assert found.data == []
-    assert await attachments.sweep(users.ctx) == 1
+    await attachments.sweep(users.ctx)
     assert blob_files(tmp_path) == []
 
 
@@ -32,7 +32,7 @@ async def test_clearing_the_history_frees_every_file(users, p1, tmp_path):
     assert r.status == 200, r.text
     overview = await raw(p1, "GET", f"/chat/{token}/share/overview")
     assert overview.data["file"] == []
-    assert await attachments.sweep(users.ctx) == 3
+    await attachments.sweep(users.ctx)
     assert blob_files(tmp_path) == []
 
 
