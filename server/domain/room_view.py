@@ -96,4 +96,8 @@ def reduced_room_object(room: Room) -> dict[str, Any]:
         "participants": [],
         "numGuests": 0,
         "guestList": "",
+        "lastReadMessage": 0,
+        "unreadMention": False,
+        "unreadMentionDirect": False,
+        "lastCommonReadMessage": 0,
     }

@@ -44,6 +44,13 @@ def comments(reply: Reply) -> list[dict[str, Any]]:
     return [m for m in reply.data if m["systemMessage"] == ""]
 
 
+async def newest(actor: Actor, token: str) -> int:
+    """The id of the room's newest entry (system messages included), 0 when there is none:
+    a starting cursor for future reads that should see only what comes next."""
+    r = await read(actor, token, limit=1)
+    return r.data[0]["id"] if r.status == 200 else 0
+
+
 def user_row(token: str, n: int, message: str, parameters: str = "[]") -> tuple:
     return (token, "users", f"participant{n}", f"participant{n}-displayname", message, parameters)
 
