@@ -39,8 +39,8 @@ async def upload(ctx, actor, params, token):
             except BaseException:
                 temp.discard()
                 raise
-            message = await attachments.share_upload(ctx, actor, token, temp, upload.file_name,
-                                                     share_options(upload.fields))
+            message, common_read = await attachments.share_upload(ctx, actor, token, temp, upload.file_name,
+                                                                  share_options(upload.fields))
     except ClientGone:
         return Response(b"", status=400)   # nobody is listening any more
     except ParleyError as exc:
@@ -51,7 +51,7 @@ async def upload(ctx, actor, params, token):
             # The rest of the body was not read: this connection cannot carry another request.
             response.headers["Connection"] = "close"
         return response
-    return render(message, 201)
+    return render(message, 201, headers={"X-Chat-Last-Common-Read": str(common_read)})
 
 
 def share_options(fields: dict[str, str]) -> attachments.ShareOptions:

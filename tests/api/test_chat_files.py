@@ -28,6 +28,7 @@ async def test_upload_posts_a_file_message_that_wakes_a_parked_poll(users, p1, p
         await trio.testing.wait_all_tasks_blocked(0.05)
         r = await upload(p1, token, "holiday.png", image, content_type="text/html")
     assert r.status == 201, r.text
+    assert int(r.headers["x-chat-last-common-read"]) >= 0
     message = r.data
     assert message["message"] == "{file}"
     assert message["actorType"] == "users" and message["actorId"] == "participant1"
