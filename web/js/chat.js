@@ -130,11 +130,21 @@ export class Chat {
   render(messages, { prepend = false, markUnread = false }) {
     const fresh = messages.filter((m) => !this.seen.has(m.id));
     if (fresh.length === 0) return;
+    fresh.forEach((m) => this.seen.add(m.id));
+    // The cursors move past every entry; system entries (join lines, reactions, edits: issue 11)
+    // are not drawn by this client yet, only comments.
+    if (prepend) {
+      this.oldestId = fresh[0].id;
+    } else {
+      this.newestId = Math.max(this.newestId, ...fresh.map((m) => m.id));
+      if (!this.oldestId) this.oldestId = fresh[0].id;
+    }
+    const shown = fresh.filter((m) => !m.systemMessage && m.messageType !== "comment_deleted");
+    if (shown.length === 0) return;
     const items = [];
     let previous = prepend ? null : this.lastMessage;
-    const unreadFrom = markUnread && this.unread > 0 ? Math.max(fresh.length - this.unread, 0) : -1;
-    fresh.forEach((message, index) => {
-      this.seen.add(message.id);
+    const unreadFrom = markUnread && this.unread > 0 ? Math.max(shown.length - this.unread, 0) : -1;
+    shown.forEach((message, index) => {
       if (message.actorType === "guests") this.onGuestName?.(message.actorId, message.actorDisplayName);
       if (index === unreadFrom) {
         items.push(h("li", { class: "unread-marker", role: "separator" }, h("span", { text: "New messages" })));
@@ -145,12 +155,9 @@ export class Chat {
     });
     if (prepend) {
       this.list.prepend(...items);
-      this.oldestId = fresh[0].id;
     } else {
       this.list.append(...items);
-      this.lastMessage = fresh[fresh.length - 1];
-      this.newestId = Math.max(this.newestId, ...fresh.map((m) => m.id));
-      if (!this.oldestId) this.oldestId = fresh[0].id;
+      this.lastMessage = shown[shown.length - 1];
     }
     this.empty.hidden = true;
   }
