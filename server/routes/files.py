@@ -11,7 +11,7 @@ from ..domain.errors import FileNotFound, ParleyError, RangeNotSatisfiable
 from ..ocs import render, render_error
 from ..params import Params
 from ._endpoint import SPREED, endpoint
-from .upload_stream import ClientGone, Upload, check_length, read_multipart
+from .upload_stream import ClientGone, Upload, check_length, drain, read_multipart
 
 CHAT = SPREED + "/chat/<token:token>"
 # Talk capability names of what this module serves (talk-chat-later.md §0.2).
@@ -47,6 +47,8 @@ async def upload(ctx, actor, params, token):
         response = render_error(exc)
         if isinstance(exc, attachments.UploadsBusy):
             response.headers["Retry-After"] = "5"
+        if not upload.complete:
+            await drain(upload)
         if not upload.complete:
             # The rest of the body was not read: this connection cannot carry another request.
             response.headers["Connection"] = "close"
