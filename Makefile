@@ -45,6 +45,9 @@ bench-https: install
 # Mesh vs Janus for calls of 2, 4 and 6 browsers (needs root and janus; a few minutes); docs/PERFORMANCE.md.
 bench-sfu: install
 	$(BIN)/python bench/sfu.py
+# One 100 MiB chat upload: throughput and memory (streamed, never held whole); docs/PERFORMANCE.md.
+bench-upload: install
+	$(BIN)/python bench/upload_stream.py 100
 
 bench: bench-chat bench-signaling
 

@@ -82,6 +82,10 @@ class Config:
     janus_url: str = ""
     # Seconds any one Janus request may take before Parley gives up on it.
     janus_timeout: float = 10.0
+    # [chat] files (issue 11): largest upload in bytes (413 beyond), and how often the disk space
+    # of deleted files is reclaimed, in seconds.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    file_sweep_interval: float = 60.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.hashing import HashWorkers
@@ -193,7 +197,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
         if key not in ("janus_url", "janus_timeout"):
             raise ConfigError(f"unknown key [sfu] {key}")
         changes[key] = _coerce(key, value)
-    unknown = set(raw) - {"server", "signaling", "sfu"}
+    for key, value in dict(raw.get("chat", {})).items():
+        if key not in ("max_upload_bytes", "file_sweep_interval"):
+            raise ConfigError(f"unknown key [chat] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "sfu", "chat"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)

@@ -18,9 +18,9 @@ class Params:
         self._values = values
 
     @classmethod
-    async def load(cls, path_params: dict[str, Any] | None = None) -> "Params":
+    async def load(cls, path_params: dict[str, Any] | None = None, *, body: bool = True) -> "Params":
         values: dict[str, Any] = dict(request.args.items())
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        content_type = (request.content_type or "").split(";")[0].strip().lower() if body else ""
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.form
             values.update(form.items())
