@@ -7,10 +7,15 @@ as Nextcloud's user plugin does: nobody adds themselves or starts a chat with th
 """
 from __future__ import annotations
 
+from signaling.events import ParticipantsChanged, RoomChanged
+from storage import accounts as accounts_db
 from storage import people as people_db
+from storage import rooms as rooms_db
+from storage.records import ParticipantType, RoomType
 
+from . import access
 from .context import Actor, Ctx
-from .errors import BadParameter, NotLoggedIn
+from .errors import BadParameter, GroupNotFound, NotLoggedIn
 
 SHARE_USER, SHARE_GROUP = 0, 1
 # Nextcloud's other share types (4 e-mail, 6 remote, 7 team, …) are accepted and find nobody here.
@@ -71,3 +76,34 @@ async def autocomplete(ctx: Ctx, actor: Actor, search: str | None, share_types: 
             entries += [_group_entry(g) for g in people_db.search_groups(conn, text, count - len(entries))]
         return entries
     return await ctx.db.run(unit)
+
+
+async def add_group(ctx: Ctx, actor: Actor, token: str, group_id: str | None) -> dict | None:
+    """`POST /room/{token}/participants` with `source=groups`: every member of the group not yet
+    in the room becomes a user participant (Talk copies the members once; later changes to the
+    group do not follow). A one-to-one room that grows past two turns into a group room, as
+    with a single user, answered with {"type": 2}.
+
+    Raises RoomNotFound/Forbidden as for adding a user, GroupNotFound for an unknown group.
+    """
+    def unit(conn):
+        room, _ = access.moderated_room(conn, actor, token)
+        if not group_id:
+            raise BadParameter("newParticipant is required")
+        if not accounts_db.group_exists(conn, group_id):
+            raise GroupNotFound(f"group {group_id} does not exist")
+        new = [u for u in accounts_db.group_members(conn, group_id)
+               if rooms_db.participant_of_user(conn, room.id, u) is None]
+        changed_type = None
+        if new and room.type == RoomType.ONE_TO_ONE:
+            rooms_db.set_room_type(conn, room.id, RoomType.GROUP)
+            changed_type = {"type": int(RoomType.GROUP)}
+        for user_id in new:
+            rooms_db.insert_participant(conn, room.id, user_id, ParticipantType.USER)
+        return room, bool(new), changed_type
+    room, added, changed_type = await ctx.db.run(unit)
+    if added:
+        ctx.hub.publish(ParticipantsChanged(room.token, room.id))
+    if changed_type is not None:
+        ctx.hub.publish(RoomChanged(room.token, room.id))
+    return changed_type

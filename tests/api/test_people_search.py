@@ -84,3 +84,30 @@ async def test_guests_and_anonymous_callers_get_401(users, guest, version):
 async def test_bad_input_is_a_400_naming_the_parameter(users, p1, version, params, message):
     r = await search(p1, version, expect=400, **params)
     assert message in r.text
+
+
+async def test_a_moderator_adds_a_whole_group_found_by_the_search(users, p1, p2, p3):
+    admin = users.actor("admin", password="admin")
+    r = await admin.post("/cloud/users/participant3/groups", prefix="/ocs/v2.php", groupid="attendees1")
+    assert r.status == 200, r.text
+    token = await p1.create_room(2, name="Team")
+    group = (await search(p1, search="attend", itemType="call", itemId=token, **{"shareTypes[]": "1"})).data[0]
+    r = await p1.post(f"/room/{token}/participants", newParticipant=group["id"], source=group["source"])
+    assert r.status == 200, r.text
+    names = sorted(p["userId"] for p in (await p1.get(f"/room/{token}/participants")).data)
+    assert names == ["participant1", "participant2", "participant3"]
+    # Adding it again changes nothing; an unknown group is a 404, a non-moderator gets 403.
+    assert (await p1.post(f"/room/{token}/participants", newParticipant="attendees1", source="groups")).status == 200
+    assert len((await p1.get(f"/room/{token}/participants")).data) == 3
+    assert (await p1.post(f"/room/{token}/participants", newParticipant="nope", source="groups")).status == 404
+    assert (await p2.post(f"/room/{token}/participants", newParticipant="attendees1", source="groups")).status == 403
+
+
+async def test_adding_a_group_to_a_one_to_one_room_makes_it_a_group_room(users, p1, p2, p3):
+    admin = users.actor("admin", password="admin")
+    r = await admin.post("/cloud/users/participant3/groups", prefix="/ocs/v2.php", groupid="attendees1")
+    assert r.status == 200, r.text
+    token = await p1.create_room(1, invite="participant2")
+    r = await p1.post(f"/room/{token}/participants", newParticipant="attendees1", source="groups")
+    assert (r.status, r.data) == (200, {"type": 2})
+    assert (await p1.room(token)).data["type"] == 2
