@@ -216,6 +216,7 @@ export class Chat {
       this.input.value = "";
       this.autosize();
       this.mentions.close();
+      this.form.dispatchEvent(new CustomEvent("chat-sent", { bubbles: true }));
     } catch (error) {
       this.form.dispatchEvent(new CustomEvent("chat-error", { bubbles: true, detail: error }));
     } finally {

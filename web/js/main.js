@@ -2,6 +2,7 @@
 // page behind a `/call/<token>` link. One room is open at a time.
 import { api, ApiError, login } from "./api.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
+import { PeopleSearch, USERS } from "./people.js";
 import { RoomView } from "./room.js";
 
 const ROOMS_MS = 10000;
@@ -231,7 +232,7 @@ function notFoundCard() {
 function newRoomDialog() {
   const dialog = h("dialog", { class: "dialog", "aria-labelledby": "new-room-title" });
   const close = () => { dialog.close(); dialog.remove(); };
-  const types = [[2, "Group", "Invite people by user id."], [3, "Public", "Anyone with the link can join, guests too."],
+  const types = [[2, "Group", "Add people once it exists."], [3, "Public", "Anyone with the link can join, guests too."],
     [1, "One-to-one", "A private chat with one person."]];
   const radios = types.map(([value, label, hint], i) => {
     const id = uniqueId("type");
@@ -240,7 +241,15 @@ function newRoomDialog() {
       h("span", {}, h("strong", { text: label }), h("span", { class: "hint", text: hint })));
   });
   const name = field("Name", { name: "roomName", maxlength: 200, autocomplete: "off" });
-  const invite = field("User id", { name: "invite", autocomplete: "off", autocapitalize: "none" });
+  const invite = field("Person", { name: "invite", autocomplete: "off", autocapitalize: "none",
+    placeholder: "Search by name or user id" });
+  // The one-to-one partner comes from the people search; picking someone starts the chat at once.
+  let picked = null;
+  const people = new PeopleSearch({ input: invite.input, shareTypes: [USERS],
+    onPick: (entry) => { picked = entry; invite.input.value = entry.label; form.requestSubmit(); } });
+  invite.input.addEventListener("input", () => { picked = null; });
+  invite.el.classList.add("combo");
+  invite.el.append(people.list);
   const error = h("p", { class: "form-error", role: "alert" });
   const form = h("form", { method: "dialog" },
     h("fieldset", { class: "choices" }, h("legend", { text: "Kind of conversation" }), radios),
@@ -261,13 +270,14 @@ function newRoomDialog() {
     error.textContent = "";
     const roomType = kind();
     try {
-      const reply = await api.post("/room", roomType === 1 ? { roomType, invite: invite.input.value.trim() }
+      const partner = picked?.id || people.current?.id || invite.input.value.trim();
+      const reply = await api.post("/room", roomType === 1 ? { roomType, invite: partner }
         : { roomType, roomName: name.input.value.trim() });
       close();
       await loadRooms();
       navigate(`/call/${reply.data.token}`);
     } catch (e) {
-      error.textContent = e.status === 404 ? "There is no user with that id."
+      error.textContent = e.status === 404 ? "Nobody by that name or user id. Pick someone from the suggestions."
         : e.status === 403 ? "You cannot start a one-to-one chat with yourself." : `Could not create it: ${e.message}`;
     }
   });

@@ -5,7 +5,9 @@ import { Call } from "./call.js";
 import { Chat } from "./chat.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { menu, openRoomSettings } from "./room-settings.js";
+import { PeopleSearch } from "./people.js";
 import { openSignaling } from "./signaling.js";
+import { TypingIndicator } from "./typing.js";
 
 const PING_MS = 5000;
 const REFRESH_MS = 10000;
@@ -68,7 +70,10 @@ export class RoomView {
     this.chat.start();
     // The WebSocket when the server offers one, else polling (signaling.js); one interface.
     const signaling = await openSignaling(this.token, this.sessionId, this.isGuest ? null : this.me.userId, {
-      onMessage: (message) => this.call?.handleMessage(message),
+      onMessage: (message) => {
+        if (this.typing?.handle(message)) return;
+        this.call?.handleMessage(message);
+      },
       onUsers: (users, participantsMayHaveChanged) => this.usersChanged(users, participantsMayHaveChanged),
       onGone: () => this.gone(),
     });
@@ -78,6 +83,12 @@ export class RoomView {
     }
     this.signaling = signaling;
     this.el.dataset.signaling = signaling.name;
+    this.typing = new TypingIndicator({ signaling, sessionId: this.sessionId, input: this.chat.input,
+      peers: () => this.users.map((u) => u.sessionId).filter((s) => s !== this.sessionId),
+      nameOf: (sid) => this.sessionName(sid),
+      isMine: (sid) => !this.isGuest && this.users.find((u) => u.sessionId === sid)?.userId === this.me.userId });
+    this.chat.form.before(this.typing.el);
+    this.typing.updateSessions(this.users.map((u) => u.sessionId));
     this.callButton.disabled = false;
     this.refreshParticipants();
     this.timers.push(setInterval(() => this.ping(), PING_MS));
@@ -115,11 +126,17 @@ export class RoomView {
 
     this.peopleList = h("ul", { class: "people-list" });
     this.peopleHeading = h("h2", { class: "panel-title", text: "Participants" });
-    this.addForm = h("form", { class: "add-person", hidden: true, onsubmit: (e) => { e.preventDefault(); this.addParticipant(); } });
+    this.addForm = h("form", { class: "add-person", hidden: true, onsubmit: (e) => { e.preventDefault(); this.addParticipant(this.addSearch.current); } });
     const addId = uniqueId("add");
-    this.addInput = h("input", { id: addId, name: "newParticipant", placeholder: "User id", autocomplete: "off", required: true });
+    this.addInput = h("input", { id: addId, name: "newParticipant", placeholder: "Name, user id or group",
+      autocomplete: "off", required: true });
+    // Suggestions as you type; people already in the room are not offered again.
+    this.addSearch = new PeopleSearch({ input: this.addInput, itemId: this.token,
+      exclude: (entry) => entry.source === "users" && this.participants.some((p) => p.userId === entry.id),
+      onPick: (entry) => this.addParticipant(entry) });
     this.addForm.append(h("label", { for: addId, text: "Add a participant" }),
-      h("div", { class: "input-row" }, this.addInput, h("button", { type: "submit", class: "btn btn-secondary", text: "Add" })));
+      h("div", { class: "input-row combo" }, this.addInput, h("button", { type: "submit", class: "btn btn-secondary", text: "Add" }),
+        this.addSearch.list));
     this.people = h("aside", { class: "people", "aria-label": "Participants" }, this.peopleHeading, this.peopleList, this.addForm);
 
     this.el = h("section", { class: "room", "aria-labelledby": this.title.id },
@@ -130,6 +147,7 @@ export class RoomView {
         h("div", { class: "room-main" }, this.callPanel, this.chat.el),
         this.people));
     this.el.addEventListener("chat-error", (event) => this.report(event.detail, "Your message was not sent"));
+    this.el.addEventListener("chat-sent", () => this.typing?.stop());
     container.replaceChildren(this.el);
     this.updateCallControls();
   }
@@ -185,6 +203,7 @@ export class RoomView {
       }
     }
     this.call?.updateUsers(users);
+    this.typing?.updateSessions(users.map((u) => u.sessionId));
     if (participantsMayHaveChanged || JSON.stringify(users.map((u) => [u.sessionId, Boolean(u.inCall)])) !== before) {
       await this.refresh();
     }
@@ -325,17 +344,22 @@ export class RoomView {
     return items;
   }
 
-  async addParticipant() {
-    const user = this.addInput.value.trim();
-    if (!user) return;
+  // entry: a people-search result ({id, label, source}); without one, the typed text is a user id.
+  async addParticipant(entry) {
+    const typed = this.addInput.value.trim();
+    const choice = entry || (typed ? { id: typed, label: typed, source: "users" } : null);
+    if (!choice) return;
+    this.addSearch.close();
     try {
-      await api.post(`/room/${this.token}/participants`, { newParticipant: user });
+      await api.post(`/room/${this.token}/participants`, { newParticipant: choice.id, source: choice.source });
       this.addInput.value = "";
-      toast(`Added ${user}.`, "success");
+      toast(`Added ${choice.label}${choice.source === "groups" ? " (group)" : ""}.`, "success");
       await this.refresh();
     } catch (error) {
-      this.report(error, error.status === 404 ? `There is no user "${user}"` : "Could not add the participant");
+      const missing = choice.source === "groups" ? `There is no group "${choice.id}"` : `There is no user "${choice.id}"`;
+      this.report(error, error.status === 404 ? missing : "Could not add the participant");
     }
+    this.addInput.focus();
   }
 
   togglePeople() {
@@ -403,6 +427,7 @@ export class RoomView {
     this.closed = true;
     this.timers.forEach(clearInterval);
     this.chat?.stop();
+    this.typing?.close();
     this.signaling?.stop();
     const call = this.call;
     this.call = null;
