@@ -8,12 +8,13 @@ const GROUP_SECONDS = 300;
 const MAX_LENGTH = 1000;
 
 export class Chat {
-  constructor({ token, me, unread, onGuestName, onGone }) {
+  constructor({ token, me, unread, onGuestName, onGone, onArrived }) {
     this.token = token;
     this.me = me;                 // { actorType, actorId }
     this.unread = unread || 0;
     this.onGuestName = onGuestName;
     this.onGone = onGone;
+    this.onArrived = onArrived;   // each new message from someone else, as the long-poll brings it
     this.aborter = new AbortController();
     this.oldestId = 0;
     this.newestId = 0;
@@ -94,8 +95,9 @@ export class Chat {
         backoff = 1000;
         if (reply.status === 200 && Array.isArray(reply.data)) {
           const stick = this.nearBottom();
-          this.render(reply.data, {});
+          const fresh = this.render(reply.data, {});
           if (stick) this.scrollToBottom();
+          fresh.filter((m) => !this.isMine(m)).forEach((m) => this.onArrived?.(m));
         }
       } catch (error) {
         if (signal.aborted) return;
@@ -129,7 +131,7 @@ export class Chat {
 
   render(messages, { prepend = false, markUnread = false }) {
     const fresh = messages.filter((m) => !this.seen.has(m.id));
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return fresh;
     const items = [];
     let previous = prepend ? null : this.lastMessage;
     const unreadFrom = markUnread && this.unread > 0 ? Math.max(fresh.length - this.unread, 0) : -1;
@@ -153,6 +155,7 @@ export class Chat {
       if (!this.oldestId) this.oldestId = fresh[0].id;
     }
     this.empty.hidden = true;
+    return fresh;
   }
 
   isMine(message) {

@@ -2,6 +2,7 @@
 // page behind a `/call/<token>` link. One room is open at a time.
 import { api, ApiError, login } from "./api.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
+import { notifier } from "./notify.js";
 import { PeopleSearch, USERS } from "./people.js";
 import { RoomView } from "./room.js";
 
@@ -40,6 +41,7 @@ async function boot() {
   bar.hidden = !state.me;
   document.getElementById("topbar-name").replaceChildren(...(state.me ? [avatar(state.me.displayName, "avatar-sm"),
     h("span", { text: state.me.displayName })] : []));
+  if (!state.me) notifier.roomsChanged([], null);
   if (state.me) {
     showApp();
   } else {
@@ -66,7 +68,7 @@ function field(label, attrs) {
 }
 
 function showLogin({ back } = {}) {
-  document.title = "Log in · Parley";
+  notifier.setTitle("Log in · Parley");
   const user = field("User name", { name: "user", autocomplete: "username", required: true, autocapitalize: "none" });
   const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("p", { class: "form-error", role: "alert" });
@@ -119,6 +121,7 @@ function loadRooms() {
       state.rooms = reply.data.slice().sort((a, b) => (b.hasCall - a.hasCall)
         || (a.displayName || a.name).localeCompare(b.displayName || b.name));
       renderRooms();
+      notifier.roomsChanged(state.rooms, state.view?.token);
     }).catch((error) => {
       if (error instanceof ApiError && error.status === 401) boot();
       else console.warn("room list failed", error);
@@ -160,7 +163,7 @@ async function showNoRoom() {
   await closeView();
   state.app?.classList.remove("room-open");
   renderRooms();
-  document.title = "Parley";
+  notifier.setTitle("Parley");
   state.content.replaceChildren(h("div", { class: "empty-state" },
     h("span", { class: "empty-icon icon icon-chat", "aria-hidden": "true" }),
     h("h1", { text: "Pick a conversation" }),
@@ -293,7 +296,7 @@ function newRoomDialog() {
 // -- guests ------------------------------------------------------------------------------------
 
 async function showGuestLobby(token) {
-  document.title = "Join · Parley";
+  notifier.setTitle("Join · Parley");
   main.replaceChildren(h("p", { class: "loading", text: "Loading…" }));
   let room;
   try {
@@ -306,7 +309,7 @@ async function showGuestLobby(token) {
     return;
   }
   const title = room.displayName || room.name || "a conversation";
-  document.title = `${title} · Parley`;
+  notifier.setTitle(`${title} · Parley`);
   const name = field("Your name", { name: "displayName", maxlength: 64, required: true, autocomplete: "nickname",
     value: localStorage.getItem(GUEST_NAME_KEY) || "" });
   const password = room.hasPassword ? field("Conversation password", { name: "password", type: "password", required: true, autocomplete: "off" }) : null;
@@ -376,6 +379,11 @@ document.getElementById("logout-button").addEventListener("click", async () => {
 });
 
 window.addEventListener("popstate", () => route());
+// A click on a notification opens its conversation.
+notifier.open = (token) => {
+  if (state.me) navigate(`/call/${token}`);
+};
+document.getElementById("topbar-user").prepend(notifier.permissionButton());
 // Closing the tab ends the session at once (a guest disappears from the list) instead of after
 // the ping timeout.
 window.addEventListener("pagehide", () => { closeView({ keepalive: true }); });

@@ -5,6 +5,7 @@ import { Call } from "./call.js";
 import { Chat } from "./chat.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { menu, openRoomSettings } from "./room-settings.js";
+import { notifier } from "./notify.js";
 import { PeopleSearch } from "./people.js";
 import { openSignaling } from "./signaling.js";
 import { TypingIndicator } from "./typing.js";
@@ -63,6 +64,7 @@ export class RoomView {
         }
       },
       onGone: () => this.gone(),
+      onArrived: (message) => notifier.messageArrived(this.room, message, this.me.userId),
     });
     this.build(container);
     this.renderHeader();
@@ -163,7 +165,7 @@ export class RoomView {
     this.settingsButton.hidden = this.isGuest;
     this.addForm.hidden = !this.isModerator;
     this.el.classList.toggle("has-call", Boolean(room.hasCall));
-    document.title = `${this.title.textContent} · Parley`;
+    notifier.setTitle(`${this.title.textContent} · Parley`);
     this.updateCallControls();
   }
 
