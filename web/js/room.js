@@ -3,6 +3,7 @@
 import { api, ApiError } from "./api.js";
 import { Call } from "./call.js";
 import { Chat } from "./chat.js";
+import { openDeviceDialog } from "./devices.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { menu, openRoomSettings } from "./room-settings.js";
 import { notifier } from "./notify.js";
@@ -123,8 +124,18 @@ export class RoomView {
     } });
     this.hangupButton = h("button", { type: "button", class: "btn btn-round btn-danger", "aria-label": "Leave call",
       title: "Leave call", onclick: () => this.leaveCall() }, h("span", { class: "icon icon-hangup" }));
-    this.callPanel = h("section", { class: "call", hidden: true, "aria-label": "Call" }, this.stage,
-      h("div", { class: "call-controls" }, this.micButton, this.camButton, this.hangupButton));
+    this.screenStage = h("div", { class: "screen-stage", role: "region", hidden: true, "aria-label": "Shared screens" });
+    this.screenButton = h("button", { type: "button", class: "btn btn-round", onclick: () => {
+      if (!this.call) return;
+      if (this.call.screens.sharing) this.call.screens.stopSharing();
+      else this.call.screens.start();
+    } }, h("span", { class: "icon icon-screen" }));
+    this.devicesButton = h("button", { type: "button", class: "btn btn-round", "aria-label": "Camera and microphone",
+      title: "Camera and microphone", "aria-haspopup": "dialog",
+      onclick: () => this.call && openDeviceDialog(this.call, this.devicesButton) }, h("span", { class: "icon icon-settings" }));
+    this.callPanel = h("section", { class: "call", hidden: true, "aria-label": "Call" }, this.screenStage, this.stage,
+      h("div", { class: "call-controls" }, this.micButton, this.camButton, this.screenButton, this.devicesButton,
+        this.hangupButton));
 
     this.peopleList = h("ul", { class: "people-list" });
     this.peopleHeading = h("h2", { class: "panel-title", text: "Participants" });
@@ -189,6 +200,12 @@ export class RoomView {
       this.camButton.setAttribute("aria-pressed", String(!video));
       this.camButton.title = this.camButton.getAttribute("aria-label");
       this.camButton.disabled = !this.call.hasVideo;
+      const sharing = this.call.screens.sharing;
+      this.screenButton.setAttribute("aria-label", sharing ? "Stop sharing the screen" : "Share your screen");
+      this.screenButton.setAttribute("aria-pressed", String(sharing));
+      this.screenButton.title = this.screenButton.getAttribute("aria-label");
+      this.screenButton.hidden = !navigator.mediaDevices?.getDisplayMedia;
+      this.devicesButton.disabled = !this.call.hasAudio && !this.call.hasVideo;
     }
   }
 
@@ -377,7 +394,8 @@ export class RoomView {
     if (!this.signaling) return;
     this.callButton.disabled = true;
     const call = new Call({ token: this.token, sessionId: this.sessionId, signaling: this.signaling,
-      stage: this.stage, nick: this.nick, nameOf: (sid) => this.sessionName(sid) });
+      stage: this.stage, screenStage: this.screenStage, nick: this.nick, nameOf: (sid) => this.sessionName(sid) });
+    call.screens.onChange = () => this.updateCallControls();
     this.call = call;
     this.callPanel.hidden = false;
     try {
