@@ -23,17 +23,19 @@ export class Chat {
   }
 
   build() {
-    this.list = h("ol", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+    this.list = h("ol", { class: "messages" });
     this.earlier = h("button", { type: "button", class: "btn btn-ghost btn-small load-earlier", hidden: true,
       onclick: () => this.loadEarlier() }, "Load earlier messages");
     this.empty = h("p", { class: "chat-empty", text: "No messages yet. Say hello!" });
-    this.scroller = h("div", { class: "chat-scroll" }, this.earlier, this.empty, this.list);
+    // The log role sits on the scroller, so the <ol> keeps its list semantics for its items.
+    this.scroller = h("div", { class: "chat-scroll", role: "log", "aria-live": "polite", "aria-label": "Messages" },
+      this.earlier, this.empty, this.list);
 
     const inputId = uniqueId("composer");
     const listId = uniqueId("mentions");
     this.input = h("textarea", {
       id: inputId, rows: 1, maxlength: MAX_LENGTH, placeholder: "Write a message…", autocomplete: "off",
-      "aria-autocomplete": "list", "aria-controls": listId, "aria-expanded": "false",
+      "aria-autocomplete": "list", "aria-controls": listId,
     });
     this.mentionList = h("ul", { id: listId, class: "mention-list", role: "listbox", hidden: true,
       "aria-label": "Mention suggestions" });
@@ -139,7 +141,7 @@ export class Chat {
       this.seen.add(message.id);
       if (message.actorType === "guests") this.onGuestName?.(message.actorId, message.actorDisplayName);
       if (index === unreadFrom) {
-        items.push(h("li", { class: "unread-marker", role: "separator" }, h("span", { text: "New messages" })));
+        items.push(h("li", { class: "unread-marker" }, h("span", { role: "separator", text: "New messages" })));
         previous = null;
       }
       items.push(this.renderMessage(message, previous));
@@ -290,7 +292,6 @@ class MentionAutocomplete {
       return li;
     }));
     this.list.hidden = false;
-    this.input.setAttribute("aria-expanded", "true");
     this.highlight();
   }
 
@@ -306,7 +307,6 @@ class MentionAutocomplete {
     this.active = -1;
     this.list.hidden = true;
     this.list.replaceChildren();
-    this.input.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
   }
 
