@@ -48,7 +48,8 @@ class Notifier {
   // The topbar button that asks for permission; hidden once the person decided.
   permissionButton() {
     this.button = h("button", { type: "button", class: "btn btn-ghost btn-small notify-button",
-      text: "Enable notifications", onclick: () => this.askPermission() });
+      "aria-label": "Enable notifications", title: "Enable notifications", onclick: () => this.askPermission() },
+    h("span", { class: "icon icon-bell", "aria-hidden": "true" }), h("span", { class: "btn-label", text: "Enable notifications" }));
     this.syncButton();
     return this.button;
   }
