@@ -106,6 +106,48 @@ STEPS: list[str] = [
     CREATE INDEX web_logins_user ON web_logins(user_id);
     CREATE INDEX web_logins_expiry ON web_logins(expires_at);
     """,
+    # 4 (issue 11, later chat): message kinds, replies, reference ids, silent sends, edits;
+    # reactions; mention flags; who took part in the current call. Plain SQL a PostgreSQL port can
+    # run as is. `verb` is the stored kind (comment, system, comment_deleted, reaction,
+    # reaction_deleted); `seq` from step 2 now counts only comments (what unreadMessages counts), so
+    # a system row repeats the count of the comment before it.
+    """
+    ALTER TABLE messages ADD COLUMN verb TEXT NOT NULL DEFAULT 'comment';
+    ALTER TABLE messages ADD COLUMN system_message TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER;
+    ALTER TABLE messages ADD COLUMN reference_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN silent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN edit_actor_type TEXT;
+    ALTER TABLE messages ADD COLUMN edit_actor_id TEXT;
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        actor_type TEXT NOT NULL,
+        actor_id   TEXT NOT NULL,
+        emoji      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        entry_id   INTEGER NOT NULL,
+        PRIMARY KEY (message_id, actor_type, actor_id, emoji)
+    );
+
+    -- One row per user mentioned (or replied to) by a message: the unreadMention flags are an
+    -- indexed EXISTS past the read marker, not a scan of the history.
+    CREATE TABLE chat_mentions (
+        user_id    TEXT NOT NULL,
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, room_id, message_id)
+    );
+
+    CREATE TABLE call_members (
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        actor_type TEXT NOT NULL,
+        actor_id   TEXT NOT NULL,
+        PRIMARY KEY (room_id, actor_type, actor_id)
+    );
+    CREATE INDEX messages_parent ON messages(parent_id) WHERE parent_id IS NOT NULL;
+    """,
 ]
 
 

@@ -11,6 +11,7 @@ from storage import web_logins as web_logins_db
 from storage.records import RoomType, User
 
 from .calls import end_call_if_empty
+from .chat_post import SYSTEM, Outbox
 from .context import Actor, Ctx
 from .errors import BadParameter, AlreadyExists, Forbidden, GroupNotFound, NotLoggedIn, UserNotFound
 from .chat_render import USERS, actor_renamed   # renames must reach chat messages kept in the hub
@@ -138,10 +139,11 @@ async def delete_user(ctx: Ctx, user_id: str) -> None:
                 changed.append((room.token, room.id))
         accounts_db.delete_user(conn, user_id)   # cascades to the remaining participant rows
         # They may have been the last one in a call.
-        ended = {room_id for _, room_id in changed if end_call_if_empty(conn, room_id)}
+        ended = {room_id for _, room_id in changed if end_call_if_empty(conn, room_id, out, SYSTEM, ctx.now())}
         rooms_db.drop_dead_cookie_sessions(conn)
         return deleted, changed, sessions, ended
-    deleted, changed, sessions, ended = await ctx.db.run(unit)
+    out = Outbox(ctx.hub)   # call summaries of calls the user was the last one in
+    deleted, changed, sessions, ended = await ctx.db.run(unit, after_commit=out.hook())
     ctx.passwords.forget_user(user_id)
     for session in sessions:
         ctx.hub.presence.forget(session)

@@ -103,3 +103,25 @@ class MessageTooLong(TooLarge):
 class NotAGuest(Forbidden):
     """Only guests have a guest name; logged-in users get 403, as in Talk."""
     default_message = "only guests can set a guest name"
+
+
+class BadReplyTo(BadParameter):
+    """`replyTo` names no replyable message of this room (Talk: 400 {"error": "reply-to"})."""
+    default_message = "replyTo must be the id of a replyable message of this room"
+
+
+class MessageNotFound(NotFound):
+    default_message = "message not found in this room"
+
+
+class NotEditable(NotAllowedHere):
+    """Talk answers 405 for system messages, deleted messages and non-file shares."""
+    default_message = "this message cannot be changed"
+
+
+class TooOld(BadParameter):
+    default_message = "the message is too old to be edited"
+
+
+class NotAllowedToChange(Forbidden):
+    default_message = "only the author, or a moderator outside one-to-one rooms, may do this"
