@@ -18,13 +18,14 @@ from storage.db import Database
 from . import ocs
 from .auth import CsrfFailed
 from .config import Config
-from .domain import housekeeping
+from .domain import attachments, housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
 from .domain.signaling import SignalingBackend
 from .routes import register_endpoints, register_web
 from .routes.chat_fast import register_chat_fast_path
 from .routes.signaling import register_websocket
+from .routes.upload_stream import register_upload_stream
 
 log = logging.getLogger("parley")
 
@@ -51,6 +52,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     app.url_map.strict_slashes = False
     register_endpoints(app)
     register_websocket(app)
+    register_upload_stream(app)   # POST /chat/{token}/attachment reads its body as a stream
     app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
     timer: housekeeping.Timer | None = None
@@ -65,6 +67,8 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         if clock is not None:
             ctx.clock = clock
         app.parley_ctx = ctx  # type: ignore[attr-defined]
+        attachments.install(ctx)   # <data_dir>/files/; reclaims the space of deleted files on a timer
+        app.nursery.start_soon(attachments.run_sweeper, ctx, config.file_sweep_interval)
         await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
         if housekeeping_timer:
             nonlocal timer

@@ -41,6 +41,10 @@ class Config:
     public_url: str = ""
     # Seconds a new WebSocket connection has to send its hello (strukturag: 2).
     hello_timeout: float = 2.0
+    # [chat] files (issue 11): largest upload in bytes (413 beyond), and how often the disk space
+    # of deleted files is reclaimed, in seconds.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    file_sweep_interval: float = 60.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -111,7 +115,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
             changes[key] = _coerce(key, value)
         else:
             raise ConfigError(f"unknown key [signaling] {key}")
-    unknown = set(raw) - {"server", "signaling"}
+    for key, value in dict(raw.get("chat", {})).items():
+        if key not in ("max_upload_bytes", "file_sweep_interval"):
+            raise ConfigError(f"unknown key [chat] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "chat"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)

@@ -125,3 +125,29 @@ class TooOld(BadParameter):
 
 class NotAllowedToChange(Forbidden):
     default_message = "only the author, or a moderator outside one-to-one rooms, may do this"
+
+
+# -- files and search (issue 11) ----------------------------------------------------------------
+
+class FileNotFound(NotFound):
+    """The attachment does not exist in this room, or its message was deleted."""
+    default_message = "file not found"
+
+
+class NoPreview(NotFound):
+    default_message = "no preview for this file"
+
+
+class UploadTooLarge(TooLarge):
+    default_message = "the file is larger than the upload limit"
+
+
+class RangeNotSatisfiable(ParleyError):
+    status = 416
+    default_message = "the requested range is outside the file"
+
+
+class InsufficientStorage(ParleyError):
+    """The disk is full: the upload was not stored (nothing half-written remains)."""
+    status = 507
+    default_message = "not enough disk space to store the file"

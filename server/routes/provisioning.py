@@ -7,6 +7,7 @@ from ..domain.chat import MAX_MESSAGE
 from ..domain.errors import BadParameter, Forbidden
 from ..ocs import render
 from ._endpoint import endpoint
+from .files import FILE_FEATURES
 
 FEATURES = ["audio", "video", "chat-v2", "guest-signaling", "empty-group-room", "guest-display-names",
             "multi-room-users"]
@@ -16,6 +17,7 @@ CHAT_FEATURES = ["system-messages", "mention-flag", "chat-read-marker", "chat-re
                  "direct-mention-flag", "chat-unread", "reactions", "silent-send", "silent-send-state",
                  "chat-get-context", "edit-messages", "chat-read-last"]
 FEATURES += CHAT_FEATURES
+FEATURES += FILE_FEATURES   # files in chat, shared items (server/routes/files.py)
 VERSION = {"major": 14, "minor": 0, "micro": 0, "string": "14.0.0", "edition": ""}
 
 
