@@ -21,12 +21,8 @@ class Params:
     @classmethod
     async def load(cls, path_params: dict[str, Any] | None = None, *, body: bool = True) -> "Params":
         values: dict[str, Any] = dict(request.args.items())
-<<<<<<< HEAD
         lists: dict[str, list[Any]] = {key: request.args.getlist(key) for key in request.args}
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
-=======
         content_type = (request.content_type or "").split(";")[0].strip().lower() if body else ""
->>>>>>> chat-files
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.form
             values.update(form.items())

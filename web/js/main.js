@@ -5,6 +5,7 @@ import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { notifier } from "./notify.js";
 import { PeopleSearch, USERS } from "./people.js";
 import { RoomView } from "./room.js";
+import { MessageSearch } from "./search.js";
 
 const ROOMS_MS = 10000;
 const GUEST_NAME_KEY = "parley.guestName";
@@ -98,15 +99,30 @@ function showLogin({ back } = {}) {
 
 // -- signed-in app -----------------------------------------------------------------------------
 
+// A search hit: open its conversation and show the message there.
+function openMessage(token, messageId) {
+  if (state.view?.token === token) {
+    state.view.chat?.jumpTo(messageId);
+    return;
+  }
+  state.jump = { token, messageId };
+  navigate(`/call/${token}`);
+}
+
 function showApp() {
   state.list = h("ul", { class: "room-list" });
+  state.search = new MessageSearch({
+    roomName: (token) => { const room = state.rooms.find((r) => r.token === token); return room ? room.displayName || room.name : ""; },
+    onOpen: openMessage,
+    onActive: (searching) => { state.list.hidden = searching; },
+  });
   state.content = h("div", { class: "content" });
   state.app = h("div", { class: "app" },
     h("nav", { class: "sidebar", "aria-label": "Conversations" },
       h("div", { class: "sidebar-head" }, h("h2", { text: "Conversations" }),
         h("button", { type: "button", class: "btn btn-primary btn-small", onclick: newRoomDialog },
           h("span", { class: "icon icon-plus", "aria-hidden": "true" }), h("span", { text: "New" }))),
-      state.list),
+      state.search.el, state.list),
     state.content);
   main.replaceChildren(state.app);
   loadRooms();
@@ -210,6 +226,11 @@ async function openRoom(token, password) {
   }
   renderRooms();
   loadRooms();
+  if (state.jump?.token === token) {
+    const { messageId } = state.jump;
+    state.jump = null;
+    view.chat.jumpTo(messageId);
+  }
 }
 
 function userPasswordPrompt(token, message) {

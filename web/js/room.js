@@ -58,6 +58,9 @@ export class RoomView {
       token: this.token,
       me: { actorType: this.isGuest ? "guests" : "users", actorId: myActorId },
       unread: this.unread,
+      lastRead: this.room.lastReadMessage,
+      oneToOne: this.room.type === 1,
+      isModerator: () => this.isModerator,
       onGuestName: (id, name) => {
         if (name && this.guestNames.get(id) !== name) {
           this.guestNames.set(id, name);
