@@ -27,7 +27,7 @@ export function richText(message, me) {
     const param = key && all[key];
     if (param) {
       if (param.type === "file") continue;
-      if (message.messageType === "system") {
+      if (message.messageType === "system" || message.messageType === "comment_deleted") {
         parts.push(h("strong", { class: "system-name", text: param.name || param.id }));
       } else if (MENTION_TYPES.has(param.type)) {
         const self = param.type === "user" && me.actorType === "users" && param.id === me.actorId;
