@@ -6,6 +6,12 @@ set -euo pipefail
 missing=()
 # coturn: `turnserver` and `turnutils_uclient` for the TURN end-to-end tests (tests/e2e).
 command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+# nginx: the reverse-proxy round trip through contrib/nginx/parley.conf (tests/deploy/test_reverse_proxies.py).
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+# caddy: `caddy validate` and a round trip through contrib/caddy/Caddyfile (tests/deploy/test_reverse_proxies.py).
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+# libnss3-tools: `certutil`, to make Chromium trust the test CA for the HTTPS call (tests/web/test_https_call.py).
+command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

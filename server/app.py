@@ -22,10 +22,12 @@ from .domain import attachments, housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
 from .domain.signaling import SignalingBackend
+from .forwarded import ForwardedMiddleware, TrustedProxies
 from .routes import register_endpoints, register_web
 from .routes.chat_fast import register_chat_fast_path
 from .routes.signaling import register_websocket
 from .routes.upload_stream import register_upload_stream
+from .tls import Hsts, HttpsRedirect
 
 log = logging.getLogger("parley")
 
@@ -55,6 +57,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     register_upload_stream(app)   # POST /chat/{token}/attachment reads its body as a stream
     app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
+    register_network_layers(app, config)   # keep last: these must see every request first
     timer: housekeeping.Timer | None = None
 
     @app.before_serving
@@ -120,3 +123,18 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         return ocs.server_error()
 
     return app
+
+
+def register_network_layers(app: QuartTrio, config: Config) -> None:
+    """The outermost ASGI layers, around Quart and both hot paths: the plain-HTTP redirect (it
+    reads the connection's own scheme), then the trusted-proxy rewrite of client, scheme and host,
+    then HSTS (it reads the rewritten scheme). Each is there only when configured."""
+    inner = app.asgi_app
+    if config.hsts_max_age > 0:
+        inner = Hsts(inner, config.hsts_max_age)
+    proxies = TrustedProxies(config.trusted_proxies)
+    if proxies:
+        inner = ForwardedMiddleware(inner, proxies)
+    if config.http_redirect_bind:
+        inner = app.https_redirect = HttpsRedirect(inner, config)  # type: ignore[attr-defined]
+    app.asgi_app = inner  # type: ignore[method-assign]

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the API, signaling and web client on one port")
     serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:8080)")
+    serve.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS and WSS on --bind")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     _common(serve)
 
     user = sub.add_parser("user", help="manage user accounts").add_subparsers(dest="action", required=True)
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config: config_mod.Config | None = None
     try:
-        config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None))
+        config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None),
+                                 tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None))
         logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.command == "serve":

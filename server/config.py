@@ -45,6 +45,15 @@ class Config:
     # of deleted files is reclaimed, in seconds.
     max_upload_bytes: int = 100 * 1024 * 1024
     file_sweep_interval: float = 60.0
+    # [server] HTTPS (docs/DECISIONS-LOG.md "HTTPS and reverse proxies"): PEM paths; both or neither.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # With TLS: a second HOST:PORT answering plain HTTP with a 308 redirect to the https URL.
+    http_redirect_bind: str = ""
+    # Strict-Transport-Security max-age in seconds on https responses; 0 = no header.
+    hsts_max_age: int = 0
+    # Peers (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
+    trusted_proxies: tuple[str, ...] = ()
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -70,7 +79,10 @@ class ConfigError(ValueError):
 
 
 _ENV_PREFIX = "PARLEY_"
-_SCALARS = {f.name: f.type for f in fields(Config) if f.name not in ("stun_servers", "turn_servers")}
+# [server] keys holding a list: a TOML array, or a comma-separated PARLEY_* variable.
+_SERVER_LISTS = {"trusted_proxies"}
+_SCALARS = {f.name: f.type for f in fields(Config)
+            if f.name not in ("stun_servers", "turn_servers") and f.name not in _SERVER_LISTS}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -97,6 +109,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
     changes: dict[str, Any] = {}
     server = dict(raw.get("server", {}))
     for key, value in server.items():
+        if key in _SERVER_LISTS:
+            if not isinstance(value, list):
+                raise ConfigError(f"[server] {key} must be a list of strings")
+            changes[key] = tuple(str(v) for v in value)
+            continue
         if key not in _SCALARS:
             raise ConfigError(f"unknown key [server] {key}")
         changes[key] = _coerce(key, value)
@@ -141,9 +158,33 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
         config = _from_mapping(config, raw)
     env_changes = {name: _coerce(name, env[_ENV_PREFIX + name.upper()])
                    for name in _SCALARS if _ENV_PREFIX + name.upper() in env}
+    env_changes.update({name: tuple(v.strip() for v in env[_ENV_PREFIX + name.upper()].split(",") if v.strip())
+                        for name in _SERVER_LISTS if _ENV_PREFIX + name.upper() in env})
     config = replace(config, **env_changes)
     flag_changes = {k: v for k, v in flags.items() if v is not None}
     config = replace(config, **flag_changes)
     if ":" not in config.bind or not config.bind.rsplit(":", 1)[1].isdigit():
         raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
+    _check_network_keys(config)
     return config
+
+
+def _check_network_keys(config: Config) -> None:
+    """The HTTPS and proxy keys, checked for shape here; the files themselves are read by
+    server/tls.py when `parley serve` starts (other commands need no certificate)."""
+    import ipaddress
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("tls_cert and tls_key must be set together")
+    if config.http_redirect_bind:
+        if not config.tls_cert:
+            raise ConfigError("http_redirect_bind needs tls_cert and tls_key (it redirects to HTTPS)")
+        host, sep, port = config.http_redirect_bind.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"http_redirect_bind must look like HOST:PORT, got {config.http_redirect_bind!r}")
+    if config.hsts_max_age < 0:
+        raise ConfigError("hsts_max_age must be 0 (off) or a number of seconds")
+    for entry in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {entry!r} is not an IP address or CIDR") from None

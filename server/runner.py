@@ -50,9 +50,16 @@ def tune_gc() -> None:
     gc.set_threshold(5_000, 2, 1000)
 
 
-def hypercorn_config(bind: str) -> HyperConfig:
+def hypercorn_config(bind: str, tls: tuple[str, str] | None = None, redirect_bind: str = "") -> HyperConfig:
     hc = HyperConfig()
     hc.bind = [bind]
+    if tls is not None:   # HTTPS and WSS on `bind`; files checked beforehand by server/tls.py
+        hc.certfile, hc.keyfile = tls
+        # HTTP/1.1 only: the chat fast path and the WebSocket path are written and tested against
+        # HTTP/1.1 scopes (h2's pseudo-headers and extended CONNECT are another code path).
+        hc.alpn_protocols = ["http/1.1"]
+        if redirect_bind:
+            hc.insecure_bind = [redirect_bind]   # plain HTTP; server/tls.HttpsRedirect answers it
     hc.backlog = 4096
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
@@ -61,11 +68,19 @@ def hypercorn_config(bind: str) -> HyperConfig:
     return hc
 
 
+def listen_options(config: Config) -> dict:
+    """serve_app's TLS arguments from the configuration."""
+    tls = (config.tls_cert, config.tls_key) if config.tls_cert else None
+    return {"tls": tls, "redirect_bind": config.http_redirect_bind}
+
+
 async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
-                    shutdown_trigger: Callable | None = None) -> None:
-    """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses."""
+                    shutdown_trigger: Callable | None = None, tls: tuple[str, str] | None = None,
+                    redirect_bind: str = "") -> None:
+    """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses
+    (with TLS: the https one first, then the redirect listener's)."""
     patch_hypercorn_close()
-    hc = hypercorn_config(bind)
+    hc = hypercorn_config(bind, tls, redirect_bind)
     stop = trio.Event()
 
     async def watch_signals() -> None:
@@ -79,6 +94,9 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
             nursery.start_soon(watch_signals)
             shutdown_trigger = stop.wait
         binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=shutdown_trigger))
+        redirect = getattr(app, "https_redirect", None)
+        if redirect is not None and binds:   # the HTTPS port, once bound (bind may say port 0)
+            redirect.https_port = int(binds[0].rsplit(":", 1)[1])
         task_status.started(binds)
     log.info("stopped")
 
@@ -98,6 +116,8 @@ async def _print_login_hint(ctx, url: str, config: Config) -> None:
 def run(config: Config) -> None:
     from . import gc_log
     from .app import create_app
+    from .tls import check as check_tls
+    check_tls(config)   # before anything binds: one line naming the bad file (server/cli.py)
     tune_gc()
     app = create_app(config)
     if gc_log.enabled():
@@ -105,10 +125,13 @@ def run(config: Config) -> None:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(serve_app, app, config.bind)
+            binds = await nursery.start(partial(serve_app, app, config.bind, **listen_options(config)))
             url = binds[0] if binds else f"http://{config.bind}"
             print(f"Parley is serving on {url}  (data in {config.data_dir})", flush=True)
             print(f"  web client: {url}/", flush=True)
             print(f"  API:        {url}/ocs/v2.php/apps/spreed/api/v1/room", flush=True)
+            if config.http_redirect_bind:   # hypercorn lists the plain-HTTP sockets after the TLS ones
+                for plain in (b for b in binds if b.startswith("http://")):
+                    print(f"  redirect:   {plain} -> {url}", flush=True)
             await _print_login_hint(app.parley_ctx, url, config)
     trio.run(main)

@@ -14,7 +14,7 @@ import trio
 
 from server.app import create_app
 from server.config import Config
-from server.runner import serve_app
+from server.runner import listen_options, serve_app
 
 API = "/apps/spreed/api/v1"
 PASSWORD = "123456"
@@ -67,7 +67,8 @@ class Actor:
 
     def __post_init__(self) -> None:
         auth = (self.user, self.password) if self.user else None
-        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90, verify=_tls_context(),
+        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90,
+                                        verify=self.server.ssl_context or _tls_context(),
                                         headers={"OCS-APIRequest": "true", "Accept": "application/json"})
 
     async def request(self, method: str, path: str, *, v: int = 2, params: dict | None = None,
@@ -160,6 +161,8 @@ class RunningServer:
     app: Any
     clock: ManualClock
     actors: list[Actor] = field(default_factory=list)
+    binds: list[str] = field(default_factory=list)   # with TLS and a redirect listener: [https, http]
+    ssl_context: ssl.SSLContext | None = None          # trusting the test CA, for HTTPS servers (tests/deploy)
 
     @property
     def ctx(self):
@@ -184,8 +187,9 @@ async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
     """Tests drive housekeeping by hand (`housekeeping.run_once`) unless they ask for the timer."""
     clock = clock or ManualClock()
     app = create_app(config, clock=clock, housekeeping_timer=housekeeping_timer)
-    binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait))
-    return RunningServer(url=binds[0], app=app, clock=clock)
+    binds = await nursery.start(partial(serve_app, app, config.bind, shutdown_trigger=stop.wait,
+                                        **listen_options(config)))
+    return RunningServer(url=binds[0], app=app, clock=clock, binds=binds)
 
 
 @asynccontextmanager

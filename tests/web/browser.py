@@ -47,16 +47,20 @@ def require_browser() -> None:
     pytest.skip(f"web tests skipped: {problem}")
 
 
-async def in_browser(scenario: Callable[..., Any], *args: Any) -> Any:
+async def in_browser(scenario: Callable[..., Any], *args: Any, extra_args: tuple[str, ...] = (),
+                     env: dict[str, str] | None = None) -> Any:
     """Run `scenario(browser, *args)` in a worker thread with a fresh Chromium. Tests using it
-    request the `browser_available` fixture (skip locally, fail in CI without Chromium)."""
-    return await trio.to_thread.run_sync(_run, scenario, args)
+    request the `browser_available` fixture (skip locally, fail in CI without Chromium).
+    `extra_args` are added to Chromium's command line; `env` replaces its environment."""
+    return await trio.to_thread.run_sync(_run, scenario, args, extra_args, env)
 
 
-def _run(scenario: Callable[..., Any], args: tuple) -> Any:
+def _run(scenario: Callable[..., Any], args: tuple, extra_args: tuple[str, ...] = (),
+         env: dict[str, str] | None = None) -> Any:
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + list(extra_args),
+                                              env=env)
         browser = Browser(chromium)
         try:
             return scenario(browser, *args)
