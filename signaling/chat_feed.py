@@ -198,6 +198,11 @@ class ChatFeeds:
                 feed.waiters -= 1
         return feed.last_id > cursor or feed.closed
 
+    def ringed(self, token: str) -> list[Any]:
+        """The room's ringed messages, oldest first (for tests and diagnostics)."""
+        feed = self._feeds.get(token)
+        return [rendered for _, rendered, _ in feed.ring] if feed is not None else []
+
     def waiting(self) -> int:
         return sum(f.waiters for f in self._feeds.values())
 
