@@ -29,7 +29,11 @@ class Params:
             lists.update({key: form.getlist(key) for key in form})
         values.update(path_params or {})
         if content_type == "application/json":
-            raw = await request.get_data(as_text=True)
+            data = await request.get_data()
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadParameter("the JSON body is not valid UTF-8") from None
             if raw.strip():
                 try:
                     body = json.loads(raw)
@@ -73,6 +77,8 @@ class Params:
         if isinstance(value, bool):
             return int(value)
         if isinstance(value, int):
+            if abs(value) >= 10 ** 18:   # as for strings below: SQLite integers stop at 2**63
+                raise BadParameter(f"{name} is out of range")
             return value
         if isinstance(value, str):
             text = value.strip()

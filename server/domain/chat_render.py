@@ -92,7 +92,7 @@ def _message_type(m: StoredMessage) -> tuple[str, str]:
 
 
 def _reactions(counts: dict[str, int]) -> dict[str, int]:
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_REACTION_KINDS]
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_REACTION_KINDS]
     return dict(ranked)
 
 
@@ -119,7 +119,7 @@ def render_messages(conn: sqlite3.Connection, token: str, rows: list[StoredMessa
     def one(m: StoredMessage) -> dict[str, Any]:
         message_type, system_message = _message_type(m)
         p = parameters[m.id]
-        if m.verb == "system" or m.verb == "reaction_deleted":
+        if m.verb == "system":
             p = {"actor": actor_reference(m.actor_type, m.actor_id), **p}
         deleted = m.verb == "comment_deleted"
         reactions = {} if deleted else _reactions(counts.get(m.id, {}))
@@ -196,7 +196,8 @@ def message_changed(hub: Hub, token: str, updated: dict[str, Any]) -> None:
         if parent is not None and parent.get("id") == message_id:
             return {**message, "parent": as_parent}
         return message
-    hub.chat.rewrite(patch, token)
+    # A message that gained reactions becomes personal (its readers' reactionsSelf differ).
+    hub.chat.rewrite(patch, token, personal=needs_viewer)
 
 
 def actor_renamed(hub: Hub, actor_type: str, actor_id: str, name: str | None, token: str | None = None) -> None:
