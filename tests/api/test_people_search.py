@@ -111,3 +111,12 @@ async def test_adding_a_group_to_a_one_to_one_room_makes_it_a_group_room(users, 
     r = await p1.post(f"/room/{token}/participants", newParticipant="attendees1", source="groups")
     assert (r.status, r.data) == (200, {"type": 2})
     assert (await p1.room(token)).data["type"] == 2
+
+
+async def test_adding_a_group_without_a_name_or_to_an_unknown_room_fails_cleanly(users, p1, guest):
+    token = await p1.create_room(2, name="Team")
+    r = await p1.post(f"/room/{token}/participants", source="groups")
+    assert (r.status, r.data) == (400, [])
+    assert "newParticipant is required" in r.meta["message"]
+    assert (await p1.post("/room/zzzzzzzz/participants", newParticipant="attendees1", source="groups")).status == 404
+    assert (await guest.post(f"/room/{token}/participants", newParticipant="attendees1", source="groups")).status == 401

@@ -254,9 +254,8 @@ export class Chat {
 
   renderEntry(message, grouped) {
     if (message.messageType === "system") return renderSystem(message, this.me);
-    const shown = { ...message };
-    if (this.myReactions.has(message.id)) shown.reactionsSelf = [...this.myReactions.get(message.id)];
-    return renderComment(this, shown, grouped);
+    // Ours come from what we know (history, our own requests), never from a parent copy.
+    return renderComment(this, { ...message, reactionsSelf: [...this.mine(message.id)] }, grouped);
   }
 
   mine(id) {
