@@ -107,7 +107,9 @@ async def test_mentions_notify_other_group_messages_only_count_and_a_click_opens
         expect(messages(two)).to_have_count(1)
         expect(messages(two).last).to_contain_text("Are you free for a call?")
         two.evaluate(SET_HIDDEN, False)
-        expect(two).to_have_title("participant1-displayname · Parley")
+        # Release's two messages arrived while the tab was hidden and were never shown: still unread.
+        expect(two).to_have_title("(2) participant1-displayname · Parley")
+        expect(two.get_by_role("link", name="Release").locator(".badge")).to_have_text("2", timeout=LIST_MS)
         browser.assert_no_console_errors()
 
     def post(room, text):

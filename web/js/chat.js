@@ -64,8 +64,8 @@ export class Chat {
     this.sendButton = h("button", { type: "submit", class: "btn btn-primary", "aria-label": "Send message" },
       h("span", { class: "icon icon-send", "aria-hidden": "true" }), h("span", { class: "btn-label", text: "Send" }));
     const fileId = uniqueId("file");
-    this.fileInput = h("input", { id: fileId, type: "file", multiple: true, class: "visually-hidden", tabindex: "-1",
-      "aria-hidden": "true" });
+    // Not displayed: the "Attach files" button opens it (click() works on a hidden file input).
+    this.fileInput = h("input", { id: fileId, type: "file", multiple: true, hidden: true });
     this.attachButton = h("button", { type: "button", class: "btn btn-ghost btn-icon attach-button",
       "aria-label": "Attach files", title: "Attach files", onclick: () => this.fileInput.click() },
     h("span", { class: "icon icon-clip", "aria-hidden": "true" }));
