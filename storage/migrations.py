@@ -147,6 +147,8 @@ STEPS: list[str] = [
         PRIMARY KEY (room_id, actor_type, actor_id)
     );
     CREATE INDEX messages_parent ON messages(parent_id) WHERE parent_id IS NOT NULL;
+    -- The common read marker (X-Chat-Last-Common-Read) is the first row of this index per room.
+    CREATE INDEX read_markers_room_order ON read_markers(room_id, last_read_id);
     """,
     # 5: files, search (issue 11): chat attachments, the blobs they free, and the full-text index.
     # An attachment is one upload posted as one chat message; its bytes live content-addressed
