@@ -33,6 +33,10 @@ bench-chat: install
 bench-https: install
 	$(BIN)/python bench/https_paths.py
 
+# One 100 MiB chat upload: throughput and memory (streamed, never held whole); docs/PERFORMANCE.md.
+bench-upload: install
+	$(BIN)/python bench/upload_stream.py 100
+
 bench: bench-chat bench-signaling
 
 clean:

@@ -18,6 +18,7 @@ from typing import Any
 import trio
 
 from storage import attachments as attachments_db
+from storage import chat_state
 from storage import messages as messages_db
 from storage.attachments import Attachment
 from storage.blobs import BlobStore, TempBlob
@@ -138,8 +139,9 @@ class ShareOptions:
 
 
 async def share_upload(ctx: Ctx, actor: Actor, token: str, temp: TempBlob, raw_name: str | None,
-                       options: ShareOptions = ShareOptions()) -> dict[str, Any]:
-    """Store a fully received upload and post it to the room's chat; returns the message.
+                       options: ShareOptions = ShareOptions()) -> tuple[dict[str, Any], int]:
+    """Store a fully received upload and post it to the room's chat; returns the message and the
+    room's common read marker (X-Chat-Last-Common-Read, §3.2).
 
     Raises BadParameter (no usable file name), MessageTooLong (caption over the message limit),
     BadReplyTo, RoomNotFound (the caller lost access while uploading). The temp file is consumed
@@ -164,7 +166,7 @@ async def share_upload(ctx: Ctx, actor: Actor, token: str, temp: TempBlob, raw_n
         now = ctx.now()
         out = Outbox(ctx.hub)
 
-        def unit(conn: sqlite3.Connection) -> dict[str, Any]:
+        def unit(conn: sqlite3.Connection) -> tuple[dict[str, Any], int]:
             room, me = access.chat_room(conn, actor, token)
             author = author_of(actor, me)
             parent = reply_target(conn, room, options.reply_to)
@@ -182,8 +184,9 @@ async def share_upload(ctx: Ctx, actor: Actor, token: str, temp: TempBlob, raw_n
             rendered = post_entry(conn, out, room, author, body, now=now, parameters=stored,
                                   parent_id=parent.id if parent else None, reference_id=reference,
                                   silent=options.silent, mentioned=mentioned, on_insert=attach)
+            common_read = chat_state.common_read(conn, room.id)
             files.store.publish(temp)   # last: a failure above rolls back with the file still in tmp/
-            return rendered
+            return rendered, common_read
         return await ctx.db.run(unit, after_commit=out.hook())
     finally:
         temp.discard()   # a no-op once published

@@ -5,6 +5,7 @@ through Nextcloud's unified search, which Parley does not have.
 from __future__ import annotations
 
 import re
+import unicodedata
 import sqlite3
 from itertools import groupby
 from typing import Any
@@ -21,7 +22,9 @@ from .errors import BadParameter
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 MAX_TERM, MAX_WORDS = 200, 10
-_WORD = re.compile(r"\w+")
+# Letters and digits, as FTS5's unicode61 tokenizer keeps them (it splits on `_` too), so each
+# word is one index token.
+_WORD = re.compile(r"[^\W_]+")
 
 
 def words_of(term: str | None) -> list[str]:
@@ -31,7 +34,7 @@ def words_of(term: str | None) -> list[str]:
         raise BadParameter("term is required")
     if len(term) > MAX_TERM:
         raise BadParameter(f"term must be at most {MAX_TERM} characters")
-    words = _WORD.findall(term)
+    words = _WORD.findall(unicodedata.normalize("NFC", term))
     if not words:
         raise BadParameter("term must contain at least one letter or digit")
     return words[:MAX_WORDS]

@@ -11,7 +11,7 @@ from ..domain.errors import FileNotFound, ParleyError, RangeNotSatisfiable
 from ..ocs import render, render_error
 from ..params import Params
 from ._endpoint import SPREED, endpoint
-from .upload_stream import ClientGone, Upload, check_length, read_multipart
+from .upload_stream import ClientGone, Upload, check_length, drain, read_multipart
 
 CHAT = SPREED + "/chat/<token:token>"
 # Talk capability names of what this module serves (talk-chat-later.md §0.2).
@@ -39,8 +39,8 @@ async def upload(ctx, actor, params, token):
             except BaseException:
                 temp.discard()
                 raise
-            message = await attachments.share_upload(ctx, actor, token, temp, upload.file_name,
-                                                     share_options(upload.fields))
+            message, common_read = await attachments.share_upload(ctx, actor, token, temp, upload.file_name,
+                                                                  share_options(upload.fields))
     except ClientGone:
         return Response(b"", status=400)   # nobody is listening any more
     except ParleyError as exc:
@@ -48,10 +48,12 @@ async def upload(ctx, actor, params, token):
         if isinstance(exc, attachments.UploadsBusy):
             response.headers["Retry-After"] = "5"
         if not upload.complete:
+            await drain(upload)
+        if not upload.complete:
             # The rest of the body was not read: this connection cannot carry another request.
             response.headers["Connection"] = "close"
         return response
-    return render(message, 201)
+    return render(message, 201, headers={"X-Chat-Last-Common-Read": str(common_read)})
 
 
 def share_options(fields: dict[str, str]) -> attachments.ShareOptions:

@@ -58,6 +58,27 @@ class Upload:
     complete: bool = False   # the whole body was read (else the connection cannot be reused)
 
 
+DRAIN_BYTES = 8 << 20          # after an early error, read and drop at most this much more…
+DRAIN_SECONDS = 5.0            # …for at most this long, so the client gets to read the answer
+
+
+async def drain(upload: Upload) -> None:
+    """Read and drop the rest of a body the route will not use, within DRAIN_BYTES/DRAIN_SECONDS.
+
+    A client that sends the whole body before reading the answer (most do) would otherwise be
+    stuck writing into a connection nobody reads, and never see its 413 or 404. Past the bounds
+    the answer goes out anyway and the connection is closed."""
+    receive: Receive = request.parley_receive   # type: ignore[attr-defined]
+    dropped = 0
+    with trio.move_on_after(DRAIN_SECONDS):   # ok: a bound on how long an early error waits
+        while not upload.complete and dropped <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            dropped += len(message.get("body", b""))
+            upload.complete = not message.get("more_body", False)
+
+
 class ClientGone(Exception):
     """The client disconnected before sending the whole body."""
 
@@ -73,7 +94,7 @@ def boundary() -> bytes:
 
 
 def check_length(limit: int) -> None:
-    """413 before reading anything when Content-Length already says too much."""
+    """413 before storing anything when Content-Length already says too much."""
     length = request.content_length
     if length is not None and length > limit + FORM_SLACK:
         raise UploadTooLarge(f"the file is larger than the upload limit of {limit} bytes")
@@ -127,6 +148,8 @@ async def read_multipart(ctx, temp: TempBlob, limit: int, upload: Upload) -> Non
         elif isinstance(event, Data):
             if current == "file":
                 pending += event.data
+                if temp.size + len(pending) > limit:   # 413 now, not at the next flush
+                    raise UploadTooLarge(f"the file is larger than the upload limit of {limit} bytes")
                 if len(pending) >= FLUSH_BYTES or not event.more_data:
                     await attachments.write(temp, bytes(pending), limit)
                     pending.clear()

@@ -28,6 +28,7 @@ async def test_upload_posts_a_file_message_that_wakes_a_parked_poll(users, p1, p
         await trio.testing.wait_all_tasks_blocked(0.05)
         r = await upload(p1, token, "holiday.png", image, content_type="text/html")
     assert r.status == 201, r.text
+    assert int(r.headers["x-chat-last-common-read"]) >= 0
     message = r.data
     assert message["message"] == "{file}"
     assert message["actorType"] == "users" and message["actorId"] == "participant1"
@@ -130,3 +131,23 @@ async def test_caption_becomes_the_message_text(users, p1, p2):
     assert r.data["message"] == "look {mention-user1}"
     assert r.data["messageParameters"]["mention-user1"]["name"] == "participant2-displayname"
     assert r.data["messageParameters"]["file"]["mimetype"] == "text/plain"
+
+
+async def test_an_upload_survives_a_restart_and_stale_temp_files_do_not(tmp_path):
+    from server.domain import accounts
+
+    from ..support import PASSWORD, serving, test_config
+    config = test_config(str(tmp_path))
+    async with serving(config) as first:
+        await accounts.add_user(first.ctx, "participant1", PASSWORD, "P1")
+        p1 = first.actor("participant1")
+        token = await group_room(p1)
+        r = await upload(p1, token, "kept.bin", b"durable bytes", v=1)
+        assert r.status == 200 and r.meta["statuscode"] == 201   # v1: HTTP 200, statuscode 201
+        link = r.data["messageParameters"]["file"]["link"]
+    leftover = Path(tmp_path) / "files" / "tmp" / "interrupted-upload"
+    leftover.write_bytes(b"half")
+    async with serving(config) as second:
+        p1 = second.actor("participant1")
+        assert (await download(p1, link)).content == b"durable bytes"
+        assert not leftover.exists()

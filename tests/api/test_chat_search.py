@@ -124,3 +124,11 @@ async def test_deleting_a_room_removes_its_messages_from_the_index(users, p1):
         lambda conn: conn.execute("SELECT count(*) FROM message_search WHERE message_search MATCH 'ephemeral'")
         .fetchone()[0])
     assert count == 1
+
+
+async def test_underscores_and_hyphens_separate_words(users, p1):
+    token = await group_room(p1)
+    hit = await say(p1, token, "see build_server-log for details")
+    for term in ("build_server", "server-log", "build server log"):
+        r = await p1.get(f"/chat/{token}/search", params={"term": term})
+        assert [m["id"] for m in r.data] == [hit], term
