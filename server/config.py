@@ -41,10 +41,6 @@ class Config:
     public_url: str = ""
     # Seconds a new WebSocket connection has to send its hello (strukturag: 2).
     hello_timeout: float = 2.0
-    # [chat] files (issue 11): largest upload in bytes (413 beyond), and how often the disk space
-    # of deleted files is reclaimed, in seconds.
-    max_upload_bytes: int = 100 * 1024 * 1024
-    file_sweep_interval: float = 60.0
     # [server] HTTPS (docs/DECISIONS-LOG.md "HTTPS and reverse proxies"): PEM paths; both or neither.
     tls_cert: str = ""
     tls_key: str = ""
@@ -54,6 +50,10 @@ class Config:
     hsts_max_age: int = 0
     # Peers (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
     trusted_proxies: tuple[str, ...] = ()
+    # [chat] files (issue 11): largest upload in bytes (413 beyond), and how often the disk space
+    # of deleted files is reclaimed, in seconds.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    file_sweep_interval: float = 60.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
