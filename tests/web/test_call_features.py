@@ -88,7 +88,7 @@ async def test_speaking_mute_and_switching_devices_during_a_call(users, p1):
         one.get_by_role("button", name="Camera and microphone").click()
         dialog = one.get_by_role("dialog", name="Camera and microphone")
         camera = dialog.get_by_label("Camera")
-        assert camera.locator("option").count() == 2
+        expect(camera.locator("option")).to_have_count(2)   # listed once the devices are enumerated
         camera.select_option(label="fake_device_1")
         one.wait_for_function("() => document.querySelector('.tile-local video').srcObject"
                               ".getVideoTracks()[0].label === 'fake_device_1'")

@@ -212,7 +212,8 @@ async def test_unread_separator_jump_and_seen_in_a_one_to_one_room(users, p1):
         send_message(one, "Did you see this?")
         expect(message_with(two, "Did you see this?")).to_have_count(1)
         # participant2's open, visible room read it: participant1 sees "Seen" under it.
-        expect(message_with(one, "Did you see this?").locator(".seen")).to_have_text("Seen")
+        # (A parked poll is not woken by a read; the sender's client re-polls every 5 s meanwhile.)
+        expect(message_with(one, "Did you see this?").locator(".seen")).to_have_text("Seen", timeout=15_000)
         expect(one.locator(".seen")).to_have_count(1)
         browser.assert_no_console_errors()
 

@@ -148,7 +148,7 @@ export class Chat {
     while (!signal.aborted) {
       try {
         const reply = await api.get(`/chat/${this.token}`, {
-          lookIntoFuture: 1, lastKnownMessageId: this.newestId, timeout: 30, limit: PAGE,
+          lookIntoFuture: 1, lastKnownMessageId: this.newestId, timeout: this.pollTimeout, limit: PAGE,
           setReadMarker: this.readParam, lastCommonReadId: this.oneToOne ? this.commonRead : undefined,
         }, { signal });
         backoff = 1000;
@@ -170,6 +170,15 @@ export class Chat {
         backoff = Math.min(backoff * 2, 64000);
       }
     }
+  }
+
+  // A parked poll is not woken when the other person reads (only a new message wakes it), so
+  // while one of our messages in a one-to-one room is unseen, polls come back every 5 s to pick
+  // up X-Chat-Last-Common-Read; otherwise they wait the usual 30 s.
+  get pollTimeout() {
+    if (!this.oneToOne) return 30;
+    const unseen = [...this.entries.values()].some((e) => this.isMine(e.message) && e.message.id > this.commonRead);
+    return unseen ? 5 : 30;
   }
 
   async loadEarlier() {
@@ -451,7 +460,7 @@ export class Chat {
     entry.el.classList.add("highlight");
     entry.el.tabIndex = -1;
     entry.el.focus({ preventScroll: true });
-    setTimeout(() => entry.el.classList.remove("highlight"), 2500);
+    setTimeout(() => entry.el.classList.remove("highlight"), 4000);
   }
 
   nearBottom() {
