@@ -138,3 +138,13 @@ async def test_a_screen_shared_through_janus_is_seen_by_the_others_and_freed_whe
         assert len(seen["displays"]) == 4 and sum(d.endswith(" screen") for d in seen["displays"]) == 1, seen
         assert seen["after"] == {"handles": 3 + 3 * 2, "screen_publishers": 0, "screen_subscribers": 0}
         assert len(seen["displays_after"]) == 3 and not any(d.endswith(" screen") for d in seen["displays_after"])
+
+
+def test_only_an_unshare_to_oneself_goes_to_the_sfu():
+    """`unshareScreen` to a viewer must reach the viewer (its tile goes); to oneself it is the SFU's."""
+    from signaling.sfu.controller import SfuController
+    assert SfuController.intercepts({"type": "unshareScreen"}, "me", "me")
+    assert not SfuController.intercepts({"type": "unshareScreen"}, "me", "viewer")
+    assert not SfuController.intercepts({"type": "unshareScreen"})
+    assert SfuController.intercepts({"type": "sendoffer", "roomType": "screen"}, "me", "viewer")
+    assert not SfuController.intercepts({"type": "mute"}, "me", "me")

@@ -102,6 +102,10 @@ export class ScreenShare {
     };
     pc.onconnectionstatechange = () => {
       if (this.localTile) this.localTile.el.dataset.publishState = pc.connectionState;
+      // Publish again (as sfu.js does for the camera): the SFU re-offers it to the viewers.
+      if (pc.connectionState === "failed" && this.publisher === pc) {
+        setTimeout(() => this.publisher === pc && this.stream && this.publish(), 1000);
+      }
     };
     try {
       const offer = await pc.createOffer();
@@ -186,6 +190,12 @@ export class ScreenShare {
             const stream = event.streams[0] || new MediaStream([event.track]);
             entry.tile.video.srcObject = stream;
             entry.tile.video.play().catch(() => {});
+          };
+          pc.onconnectionstatechange = () => {
+            // Through the SFU a viewer asks for a fresh subscription (a mesh sharer re-offers).
+            if (pc.connectionState === "failed" && this.viaSfu && this.incoming.get(from) === entry) {
+              this.call.signaling.send({ to: from, sid: entry.sid, roomType: "screen", type: "requestoffer" });
+            }
           };
           pc.onicecandidate = (event) => {
             if (!event.candidate || !event.candidate.candidate) return;
