@@ -22,7 +22,7 @@ export function reactionChips({ token, message, onToggle }) {
   const mine = new Set(message.reactionsSelf || []);
   const entries = Object.entries(reactions).filter(([, count]) => count > 0);
   if (entries.length === 0) return null;
-  return h("div", { class: "reactions", role: "group", "aria-label": "Reactions" }, entries.map(([emoji, count]) => {
+  return h("div", { class: "reactions", role: "group", "aria-label": "Reactions" }, entries.flatMap(([emoji, count]) => {
     const describedBy = uniqueId("who");
     const who = h("span", { id: describedBy, class: "visually-hidden" });
     const chip = h("button", { type: "button", class: `reaction${mine.has(emoji) ? " mine" : ""}`,
@@ -30,7 +30,7 @@ export function reactionChips({ token, message, onToggle }) {
       "aria-label": `${emoji} ${count}, ${mine.has(emoji) ? "remove your reaction" : "react with it too"}`,
       dataset: { emoji }, onclick: () => onToggle(emoji, mine.has(emoji)) },
     h("span", { class: "reaction-emoji", "aria-hidden": "true", text: emoji }),
-    h("span", { class: "reaction-count", "aria-hidden": "true", text: String(count) }), who);
+    h("span", { class: "reaction-count", "aria-hidden": "true", text: String(count) }));
     let loaded = false;
     const loadWho = async () => {
       if (loaded) return;
@@ -49,7 +49,8 @@ export function reactionChips({ token, message, onToggle }) {
     };
     chip.addEventListener("mouseenter", loadWho);
     chip.addEventListener("focus", loadWho);
-    return chip;
+    // The description stays outside the button, so the chip's own text is only emoji and count.
+    return [chip, who];
   }));
 }
 
