@@ -102,6 +102,11 @@ async def send_messages(ctx: Ctx, actor: Actor, token: str, raw: Any) -> None:
         if sfu is not None and sfu.intercepts(message.payload, session_id, message.to):
             # The MCU flow for polling clients: the SFU answers through their mailboxes. A full
             # queue drops the message (the client re-sends its requestoffer, or republishes).
+            # The sender (verified above to be in this room) gets its mailbox now: a client
+            # that publishes before its first pull would otherwise lose Janus's answer, which
+            # often comes back before that pull has registered the box.
+            if boxes.room_of(session_id) != token:
+                boxes.register(session_id, token, now)
             sfu.submit(token, session_id, message.to, message.payload)
             continue
         recipient_room = token if message.to in members else None
