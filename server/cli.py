@@ -18,6 +18,7 @@ from .domain.errors import ParleyError
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="where the SQLite database lives (default ./data)")
+    p.add_argument("--database-url", help="postgresql://USER:PASS@HOST:PORT/DB: use PostgreSQL, not data-dir's SQLite")
     p.add_argument("--config", help="TOML configuration file (see config.example.toml)")
 
 
@@ -62,11 +63,11 @@ def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]
     from pathlib import Path
 
     from signaling.hub import Hub
-    from storage.db import Database
+    from storage.db import open_database
 
     async def main() -> Any:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        db = Database(config.db_path)
+        db = open_database(config.database_url, config.db_path, 1)
         try:
             ctx = Ctx(db=db, hub=Hub(), config=config, passwords=config.password_service(), secret=b"")
             return await action(ctx)
@@ -89,6 +90,9 @@ def _read_password(args: argparse.Namespace) -> str:
 def _environment_error(exc: BaseException) -> OSError | sqlite3.Error | None:
     """The OS or database error behind `exc`, looking inside exception groups (trio wraps what
     fails inside a nursery, e.g. hypercorn's bind)."""
+    from storage.db import DatabaseUnavailable
+    if isinstance(exc, DatabaseUnavailable):
+        return OSError(str(exc))
     if isinstance(exc, (OSError, sqlite3.Error)):
         return exc
     if isinstance(exc, BaseExceptionGroup):
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config: config_mod.Config | None = None
     try:
-        config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None),
+        config = config_mod.load(args.config, data_dir=args.data_dir, database_url=args.database_url, bind=getattr(args, "bind", None),
                                  tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None))
         logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

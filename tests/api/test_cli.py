@@ -12,13 +12,15 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from .. import pg_support
+
 # Cheap password hashing for the CLI runs (the defaults cost ~100 ms per hash).
 FAST_HASHING = {"PARLEY_ARGON2_TIME_COST": "1", "PARLEY_ARGON2_MEMORY_KIB": "1024"}
 
 
 def parley(data_dir, *args, stdin=None, env=None):
     """Run `python -m server ARGS --data-dir DATA_DIR`; returns the CompletedProcess."""
-    full_env = {**os.environ, **FAST_HASHING, **(env or {})}
+    full_env = {**os.environ, **FAST_HASHING, **pg_support.env_for_data_dir(data_dir), **(env or {})}
     full_env.pop("PARLEY_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "server", *args, "--data-dir", str(data_dir)],
                           input=stdin, capture_output=True, text=True, env=full_env, timeout=60)
@@ -109,7 +111,7 @@ def free_port() -> int:
 
 
 def start_serving(data_dir, port):
-    env = {**os.environ, **FAST_HASHING}
+    env = {**os.environ, **FAST_HASHING, **pg_support.env_for_data_dir(data_dir)}
     env.pop("PARLEY_CONFIG", None)
     process = subprocess.Popen([sys.executable, "-m", "server", "serve", "--bind", f"127.0.0.1:{port}",
                                 "--data-dir", str(data_dir)], env=env,
