@@ -56,7 +56,30 @@ def build_parser() -> argparse.ArgumentParser:
     adduser.add_argument("group_id")
     adduser.add_argument("user_id")
     _common(adduser)
+
+    migrate = sub.add_parser("migrate-to", help="copy the SQLite data dir into an empty PostgreSQL database")
+    migrate.add_argument("url", help="postgresql://USER:PASS@HOST:PORT/DB (must hold no rows)")
+    migrate.add_argument("--data-dir", help="the SQLite data dir to copy (default ./data)")
+    migrate.add_argument("--config", help="TOML configuration file (see config.example.toml)")
     return parser
+
+
+def _migrate_to(config: config_mod.Config, url: str) -> int:
+    from storage.migrate_to import MigrationRefused, migrate
+    from storage.pg import redact
+    if not url.startswith(("postgresql://", "postgres://")):
+        print("parley: error: the target must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    try:
+        copied = migrate(config.db_path, url)
+    except MigrationRefused as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
+        return 1
+    for table in copied:
+        print(f"{table.name}\t{table.rows}")
+    total = sum(t.rows for t in copied)
+    print(f"copied {total} rows in {len(copied)} tables from {config.db_path} to {redact(url)}; counts verified")
+    return 0
 
 
 def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]) -> Any:
@@ -117,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config: config_mod.Config | None = None
     try:
-        config = config_mod.load(args.config, data_dir=args.data_dir, database_url=args.database_url, bind=getattr(args, "bind", None),
+        config = config_mod.load(args.config, data_dir=args.data_dir, database_url=getattr(args, "database_url", None), bind=getattr(args, "bind", None),
                                  tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None))
         logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "migrate-to":
+            return _migrate_to(config, args.url)
         if args.command == "serve":
             from .runner import run
             run(config)

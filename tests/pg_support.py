@@ -1,8 +1,9 @@
 """A throw-away PostgreSQL for the tests: initdb + postgres from the Debian binaries in a temp dir,
 listening on a free loopback port and a unix socket in that dir. No system service is used.
 
-PostgreSQL refuses to run as root, so as root the server runs as the `postgres` system user
-(created by the Debian package), else `nobody`, via runuser; the temp dir is handed to that user.
+PostgreSQL refuses to run as root, so as root initdb and postgres run as the `postgres` system
+user (created by the Debian package), else `nobody` (subprocess's user=/group=, so the process we
+signal is postgres itself); the temp dir is handed to that user.
 
 `PARLEY_TEST_DB=postgres` makes `tests.support.test_config` put every data dir's data in its own
 database of one shared instance (started once per test session, see tests/conftest.py), so the
@@ -37,15 +38,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_as() -> list[str]:
+def _run_as() -> dict:
+    """subprocess keyword arguments that drop root; empty when not root."""
     if os.geteuid() != 0:
-        return []
+        return {}
     for name in ("postgres", "nobody"):
         try:
-            pwd.getpwnam(name)
-            return ["runuser", "-u", name, "--"]
+            user = pwd.getpwnam(name)
         except KeyError:
             continue
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
     raise RuntimeError("running as root and neither a postgres nor a nobody user exists")
 
 
@@ -57,13 +59,12 @@ class PostgresServer:
         self.data = self.dir / "data"
         self.port = 0
         self.process: subprocess.Popen | None = None
-        self._prefix = _run_as()
-        if self._prefix:
-            user = pwd.getpwnam(self._prefix[2])
-            os.chown(self.dir, user.pw_uid, user.pw_gid)
-        subprocess.run([*self._prefix, str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "parley",
+        self._as = _run_as()
+        if self._as:
+            os.chown(self.dir, self._as["user"], self._as["group"])
+        subprocess.run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "parley",
                         "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-                       check=True, capture_output=True, cwd="/")
+                       check=True, capture_output=True, cwd="/", **self._as)
 
     def start(self) -> "PostgresServer":
         self.port = self.port or free_port()
@@ -71,10 +72,10 @@ class PostgresServer:
         # Durability settings off: test data need not survive an OS crash, and fsync dominates
         # the cost of every commit on a loaded machine. Parley's own settings are untouched.
         self.process = subprocess.Popen(
-            [*self._prefix, str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
+            [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
              "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=32MB"],
-            stdout=log, stderr=log, cwd="/")
+            stdout=log, stderr=log, cwd="/", **self._as)
         self._wait_ready()
         return self
 
