@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import db as sqlite_db
-from .pg import apply_migrations, connect_raw
+from .pg import apply_migrations, connect_raw, identity_tables
 
 
 class MigrationRefused(Exception):
@@ -76,6 +76,7 @@ def migrate(sqlite_path: str | Path, url: str) -> list[CopiedTable]:
             raise MigrationRefused(f"the target database is not empty (table {busy[0][0]} has rows); "
                                    "migrate-to only copies into an empty database")
         apply_migrations(raw)
+        identity = identity_tables(raw)
         copied = []
         with raw.transaction():
             target_columns = {}
@@ -90,10 +91,9 @@ def migrate(sqlite_path: str | Path, url: str) -> list[CopiedTable]:
                 with raw.cursor().copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
                     for row in src.execute(f'SELECT {quoted} FROM "{table}"'):
                         copy.write_row(tuple(row))
-                if "id" in columns:
+                if table in identity:   # new rows must not reuse a copied id
                     raw.execute(f"""SELECT setval(pg_get_serial_sequence('"{table}"', 'id'),
-                                                  COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)
-                                     WHERE pg_get_serial_sequence('"{table}"', 'id') IS NOT NULL""")
+                                                  COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)""")
                 expected = src.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
                 got = raw.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
                 if got != expected:   # raising inside the transaction block rolls everything back
