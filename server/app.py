@@ -13,7 +13,7 @@ from werkzeug.routing import BaseConverter
 
 from signaling.hub import Hub
 from storage import accounts as accounts_db
-from storage.db import Database, DatabaseUnavailable, open_database
+from storage.db import Database, DatabaseUnavailable, UnstorableValue, open_database
 
 from . import ocs
 from .auth import CsrfFailed
@@ -110,6 +110,12 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes",
                               headers={"Connection": "close"})
         return ocs.render(None, status, message=exc.description)
+
+    @app.errorhandler(UnstorableValue)
+    async def unstorable_value(exc: UnstorableValue) -> Response:
+        if not ocs.is_ocs_path(request.path):
+            return ocs.plain_error(400, str(exc))
+        return ocs.render(None, 400, message=str(exc))
 
     @app.errorhandler(DatabaseUnavailable)
     async def database_unavailable(exc: DatabaseUnavailable) -> Response:

@@ -32,6 +32,10 @@ class DatabaseUnavailable(Exception):
     with Retry-After. Nothing was committed."""
 
 
+class UnstorableValue(ValueError):
+    """A parameter the engine cannot hold (PostgreSQL text cannot contain NUL): the API answers 400."""
+
+
 def open_database(url: str, sqlite_path: str | Path, pool_size: int = 4):
     """The engine the configuration names: PostgreSQL for a postgresql:// URL (storage/pg.py,
     imported only then), else the SQLite file. Call inside trio."""

@@ -225,4 +225,10 @@ class PgConnection:
 def _params(params: Sequence[Any] | dict) -> Sequence[Any]:
     if isinstance(params, dict):
         raise TypeError("named parameters are not supported by the PostgreSQL engine; use ?")
-    return tuple(params)
+    params = tuple(params)
+    for value in params:
+        # SQLite stores NUL in text; PostgreSQL cannot even receive it. Say so instead of a 500.
+        if isinstance(value, str) and "\x00" in value:
+            from .db import UnstorableValue
+            raise UnstorableValue("text may not contain NUL characters")
+    return params

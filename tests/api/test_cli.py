@@ -39,9 +39,18 @@ def fails(result, *words, code=1):
     return result.stderr
 
 
-def password_matches(data_dir, user_id, password):
+def query(data_dir, sql, params=()):
+    """Rows straight from the database the CLI wrote (SQLite file, or PostgreSQL in that test mode)."""
+    if pg_support.wanted():
+        import psycopg
+        with psycopg.connect(pg_support.url_for_data_dir(str(data_dir))) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
     with sqlite3.connect(data_dir / "parley.sqlite3") as conn:
-        (stored,) = conn.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+        return conn.execute(sql, params).fetchall()
+
+
+def password_matches(data_dir, user_id, password):
+    (stored,) = query(data_dir, "SELECT password_hash FROM users WHERE id = ?", (user_id,))[0]
     try:
         return PasswordHasher().verify(stored, password)
     except Exception:
@@ -81,8 +90,7 @@ def test_group_add_and_adduser(tmp_path):
     ok(parley(tmp_path, "user", "add", "alice", "--password", "pw"))
     assert ok(parley(tmp_path, "group", "add", "team")) == "created group team\n"
     assert ok(parley(tmp_path, "group", "adduser", "team", "alice")) == "added alice to team\n"
-    with sqlite3.connect(tmp_path / "parley.sqlite3") as conn:
-        assert conn.execute("SELECT group_id, user_id FROM group_members").fetchall() == [("team", "alice")]
+    assert query(tmp_path, "SELECT group_id, user_id FROM group_members") == [("team", "alice")]
     fails(parley(tmp_path, "group", "add", "team"), "group team already exists")
     fails(parley(tmp_path, "group", "add", "two words"), "group id must be")
     fails(parley(tmp_path, "group", "adduser", "nogroup", "alice"), "group nogroup does not exist")
@@ -90,13 +98,14 @@ def test_group_add_and_adduser(tmp_path):
 
 
 def test_unusable_data_dir_and_config_file_are_reported_without_traceback(tmp_path):
+    sqlite = {"PARLEY_DATABASE_URL": ""}   # these are SQLite data-dir faults, in every test mode
     blocker = tmp_path / "file"
     blocker.write_text("")
-    fails(parley(blocker / "data", "user", "list"), "Not a directory", str(blocker / "data"))
+    fails(parley(blocker / "data", "user", "list", env=sqlite), "Not a directory", str(blocker / "data"))
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "parley.sqlite3").write_text("garbage " * 200)
-    fails(parley(corrupt, "user", "list"), "parley.sqlite3", "not a database")
+    fails(parley(corrupt, "user", "list", env=sqlite), "parley.sqlite3", "not a database")
     fails(parley(tmp_path, "user", "list", "--config", str(tmp_path / "missing.toml")),
           "cannot read config file", code=2)
     bad = tmp_path / "bad.toml"
