@@ -109,6 +109,10 @@ def apply_migrations(raw: Any) -> int:
         raw.commit()
 
 
+class _LostBeforeCommit(Exception):
+    """The connection broke while the unit ran, before COMMIT was sent."""
+
+
 def _reschedule_if_waiting(task: Any, result: outcome.Outcome) -> None:
     trio.lowlevel.reschedule(task, result)
 
@@ -177,8 +181,18 @@ class PgDatabase:
                     return conn, outcome.Error(DatabaseUnavailable(f"database contention: {_first_line(exc)}"))
             except psycopg.errors.QueryCanceled as exc:
                 return conn, outcome.Error(DatabaseUnavailable(f"database statement timed out: {_first_line(exc)}"))
-            except psycopg.OperationalError as exc:
-                log.warning("PostgreSQL connection lost: %s", _first_line(exc))
+            except _LostBeforeCommit as lost:
+                # The server rolls back a transaction whose connection dies, so nothing of this
+                # unit happened: run it once more on a fresh connection (a pooled connection that
+                # went stale while PostgreSQL restarted fails exactly like this).
+                log.warning("PostgreSQL connection lost: %s", _first_line(lost.__cause__ or lost))
+                _close_quietly(conn)
+                conn = None
+                if attempt > 0:
+                    return None, outcome.Error(DatabaseUnavailable(
+                        f"PostgreSQL connection lost: {_first_line(lost.__cause__ or lost)}"))
+            except psycopg.OperationalError as exc:   # during COMMIT: the outcome is unknown, never retried
+                log.warning("PostgreSQL connection lost while committing: %s", _first_line(exc))
                 _close_quietly(conn)
                 return None, outcome.Error(DatabaseUnavailable(f"PostgreSQL connection lost: {_first_line(exc)}"))
             except BaseException as exc:   # the unit's own errors (ParleyError…) and SQL bugs
@@ -186,8 +200,14 @@ class PgDatabase:
         raise AssertionError("unreachable")
 
     def _transaction(self, conn: Any, unit: Callable, after_commit: Callable | None) -> Any:
+        psycopg = _psycopg()
         try:
             result = unit(PgConnection(conn, self._identity))
+        except psycopg.OperationalError as exc:
+            if conn.closed or conn.broken:
+                raise _LostBeforeCommit() from exc
+            conn.rollback()
+            raise
         except BaseException:
             if not conn.closed:
                 try:

@@ -75,7 +75,7 @@ async def test_postgres_restart_gives_503_then_recovers_without_restarting_parle
             postgres.start()
         with trio.fail_after(30):
             while (r := await p1.client.get(rooms_url)).status_code != 200:
-                assert r.status_code == 503, r.text   # stale pooled connections fail once, then reconnect
+                assert r.status_code == 503, r.text   # until the workers reconnect
                 await trio.sleep(0.2)
         assert [room["name"] for room in r.json()["ocs"]["data"]] == ["before"]
         assert (await p1.post(f"/chat/{token}", message="after")).status == 201
