@@ -35,8 +35,9 @@ from .pg_dialect import PgConnection, translate_ddl
 T = TypeVar("T")
 log = logging.getLogger("parley.db")
 
-# Deadlocks and serialization failures say "nothing happened, try again"; units are SQL only
-# (no side effects outside the transaction), so running one again is safe.
+# Deadlocks, serialization failures and unique violations of racing check-then-insert units say
+# "nothing happened, try again"; units are SQL only (no side effects outside the transaction), so
+# running one again is safe.
 _RETRIES = 3
 # After a failed connect, other workers fail fast for this long instead of each waiting for
 # its own connect to fail.
@@ -179,6 +180,13 @@ class PgDatabase:
             except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
                 if attempt == _RETRIES:
                     return conn, outcome.Error(DatabaseUnavailable(f"database contention: {_first_line(exc)}"))
+            except psycopg.errors.UniqueViolation as exc:
+                # Units check, then insert ("is this user already a participant?"). On SQLite they
+                # never interleave; here two can both pass the check and the second insert hits
+                # the unique index. Running it again makes it see the winner's committed row, as
+                # SQLite's order would have. A violation that persists is a real bug: raised.
+                if attempt == _RETRIES:
+                    return conn, outcome.Error(exc)
             except psycopg.errors.QueryCanceled as exc:
                 return conn, outcome.Error(DatabaseUnavailable(f"database statement timed out: {_first_line(exc)}"))
             except _LostBeforeCommit as lost:

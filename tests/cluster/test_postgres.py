@@ -109,3 +109,26 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path):
     result = _parley("user", "list", "--database-url", url, env={})
     assert result.returncode == 1
     assert "cannot connect to PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_racing_check_then_insert_units_do_not_fail(tmp_path, fresh_db):
+    """Eight simultaneous joins of one user to one room: on SQLite they queue; on PostgreSQL they
+    race to insert the same participant row, and the losers must be re-run, not answered 500."""
+    async with serving(support.test_config(str(tmp_path), database_url=fresh_db, database_pool_size=4)) as server:
+        await add_background_users(server)
+        p1 = server.actor("participant1")
+        token = await p1.create_room(3, name="open")
+        joiners = [server.actor(f"p2-{n}", "participant2") for n in range(8)]
+        statuses: list[int] = []
+
+        async def join(actor) -> None:
+            statuses.append((await actor.join(token)).status)   # Actor asserts < 500
+
+        async with trio.open_nursery() as nursery:
+            for actor in joiners:
+                nursery.start_soon(join, actor)
+        assert statuses == [200] * 8
+        users = await server.ctx.db.run(lambda conn: conn.execute(
+            "SELECT COUNT(*) FROM participants p JOIN rooms r ON r.id = p.room_id "
+            "WHERE r.token = ? AND p.user_id = ?", (token, "participant2")).fetchone()[0])
+        assert users == 1
