@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-https clean
+.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-shutdown bench-https clean
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench-signaling: install
 # Chat fan-out benchmark (not a test; about 70 s); see docs/PERFORMANCE.md.
 bench-chat: install
 	$(BIN)/python bench/chat_fanout.py
+
+# SIGTERM with 3,000 parked chat polls, 200 signaling pulls and 100 WebSockets; see docs/PERFORMANCE.md.
+bench-shutdown: install
+	$(BIN)/python bench/shutdown.py
 
 # Per-request cost of built-in TLS and of nginx in front (contrib/nginx/parley.conf); docs/PERFORMANCE.md.
 bench-https: install

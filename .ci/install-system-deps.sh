@@ -6,6 +6,8 @@ set -euo pipefail
 missing=()
 # coturn: `turnserver` and `turnutils_uclient` for the TURN end-to-end tests (tests/e2e).
 command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+# systemd: `systemd-analyze verify` checks contrib/systemd/parley.service (tests/unit/test_systemd_unit.py).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # nginx: the reverse-proxy round trip through contrib/nginx/parley.conf (tests/deploy/test_reverse_proxies.py).
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 # caddy: `caddy validate` and a round trip through contrib/caddy/Caddyfile (tests/deploy/test_reverse_proxies.py).

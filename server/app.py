@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -15,7 +16,7 @@ from signaling.hub import Hub
 from storage import accounts as accounts_db
 from storage.db import Database, DatabaseUnavailable, UnstorableValue, open_database
 
-from . import ocs
+from . import ocs, ops_http
 from .auth import CsrfFailed
 from .config import Config
 from .domain import housekeeping
@@ -55,8 +56,23 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     register_websocket(app)
     app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
+    # /healthz, /readyz, /metrics and per-request metrics: the outermost of the app's own ASGI layers.
+    metrics = ops_http.install(app, config)
+    app.parley_metrics = metrics  # type: ignore[attr-defined]
     register_network_layers(app, config)   # keep last: these must see every request first
     timer: housekeeping.Timer | None = None
+    sweeper = trio.CancelScope()   # the WebSocket session timer, stopped at shutdown
+
+    @app.after_request
+    async def remember_route(response: Response) -> Response:
+        """The route template labels the request's metrics (runs for error responses too)."""
+        rule = request.url_rule
+        request.scope[ops_http.ROUTE_KEY] = rule.rule if rule is not None else "unmatched"
+        return response
+
+    async def sweep_websocket_sessions(ctx: Ctx) -> None:
+        with sweeper:
+            await ctx.hub.websockets.run(SignalingBackend(ctx).leave, ctx.clock)
 
     @app.before_serving
     async def start() -> None:
@@ -74,11 +90,18 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             timer = housekeeping.Timer(ctx)
             app.nursery.start_soon(timer.run)
         # Ends WebSocket signaling sessions whose resume window passed; sweeps idle mailboxes.
-        app.nursery.start_soon(ctx.hub.websockets.run, SignalingBackend(ctx).leave, ctx.clock)
+        app.nursery.start_soon(sweep_websocket_sessions, ctx)
+        db.observe = metrics.observe_db_unit
+        metrics.start_gc_timing()
 
     @app.after_serving
     async def stop() -> None:
         ctx: Ctx = app.parley_ctx  # type: ignore[attr-defined]
+        log.info("no request left: storing pings, closing the database")
+        metrics.stop_gc_timing()
+        # quart-trio would give background tasks 5 s before cancelling them; this one holds no
+        # state that needs a goodbye (sessions it would end are gone with the process anyway).
+        sweeper.cancel()
         if timer is not None:
             await timer.stop()   # before the database closes (see housekeeping.Timer)
         await housekeeping.run_once(ctx, ctx.now())   # store the pings gathered in memory

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sqlite3
 import sys
 from typing import Any, Awaitable, Callable
@@ -142,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_mod.load(args.config, data_dir=args.data_dir, database_url=getattr(args, "database_url", None), bind=getattr(args, "bind", None),
                                  tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None))
-        logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from .logs import configure as configure_logging
+        configure_logging(config.log_level, config.log_format,
+                          config.access_log if args.command == "serve" else "")
         if args.command == "migrate-to":
             return _migrate_to(config, args.url)
         if args.command == "serve":

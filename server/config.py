@@ -41,6 +41,16 @@ class Config:
     public_url: str = ""
     # Seconds a new WebSocket connection has to send its hello (strukturag: 2).
     hello_timeout: float = 2.0
+    # [server] operations (docs/DECISIONS-LOG.md, "Operations")
+    # "text" or "json" (one JSON object per line: ts, level, logger, msg and extras).
+    log_format: str = "text"
+    # One line per request (method, route, status, duration, client): a file path, "-" for
+    # stderr, empty for none.
+    access_log: str = ""
+    # Peers (CIDRs) that may read GET /metrics; everyone else gets 403.
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # Seconds GET /readyz waits for a trivial database unit before answering 503.
+    readiness_timeout: float = 2.0
     # [server] HTTPS (docs/DECISIONS-LOG.md "HTTPS and reverse proxies"): PEM paths; both or neither.
     tls_cert: str = ""
     tls_key: str = ""
@@ -86,7 +96,26 @@ _SERVER_LISTS = {"trusted_proxies"}
 # PARLEY_DATABASE_POOL_SIZE, after the field names).
 _DATABASE_KEYS = {"url": "database_url", "pool_size": "database_pool_size"}
 _SCALARS = {f.name: f.type for f in fields(Config)
-            if f.name not in ("stun_servers", "turn_servers") and f.name not in _SERVER_LISTS}
+            if f.name not in ("stun_servers", "turn_servers") and f.name not in _SERVER_LISTS
+            and f.name not in ("metrics_allow",)}
+LOG_FORMATS = ("text", "json")
+
+
+def _networks(name: str, value: Any) -> tuple[str, ...]:
+    """A list of addresses/CIDRs (TOML list, or comma-separated from the environment), checked."""
+    import ipaddress
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of addresses or CIDRs")
+    result = []
+    for item in items:
+        if not item:
+            continue
+        try:
+            result.append(str(ipaddress.ip_network(str(item), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR") from None
+    return tuple(result)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -113,6 +142,9 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
     changes: dict[str, Any] = {}
     server = dict(raw.get("server", {}))
     for key, value in server.items():
+        if key == "metrics_allow":
+            changes[key] = _networks(key, value)
+            continue
         if key in _SERVER_LISTS:
             if not isinstance(value, list):
                 raise ConfigError(f"[server] {key} must be a list of strings")
@@ -162,11 +194,15 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
         config = _from_mapping(config, raw)
     env_changes = {name: _coerce(name, env[_ENV_PREFIX + name.upper()])
                    for name in _SCALARS if _ENV_PREFIX + name.upper() in env}
+    if _ENV_PREFIX + "METRICS_ALLOW" in env:
+        env_changes["metrics_allow"] = _networks("metrics_allow", env[_ENV_PREFIX + "METRICS_ALLOW"])
     env_changes.update({name: tuple(v.strip() for v in env[_ENV_PREFIX + name.upper()].split(",") if v.strip())
                         for name in _SERVER_LISTS if _ENV_PREFIX + name.upper() in env})
     config = replace(config, **env_changes)
     flag_changes = {k: v for k, v in flags.items() if v is not None}
     config = replace(config, **flag_changes)
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {config.log_format!r}")
     if ":" not in config.bind or not config.bind.rsplit(":", 1)[1].isdigit():
         raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
     _check_network_keys(config)

@@ -11,6 +11,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
 
+from . import sd_notify
 from .config import Config
 
 log = logging.getLogger("parley")
@@ -20,7 +21,7 @@ _patched = False
 def patch_hypercorn_close() -> None:
     """quart-trio cancels the request nursery from inside hypercorn's final send, which interrupts
     TCPServer._close() before the socket is closed: `Connection: close` clients never see EOF
-    (stack.md §3, hypercorn#106). Shield the close so it completes."""
+    (stack.md §3, hypercorn#106). Shield the close so it completes (and the idle restart, below)."""
     global _patched
     if _patched:
         return
@@ -31,6 +32,21 @@ def patch_hypercorn_close() -> None:
         with trio.CancelScope(shield=True):
             await original(self)
     tcp_server.TCPServer._close = shielded_close
+
+    # The same cancellation also hits the `Updated(idle=True)` event that follows a response: the
+    # connection's idle task (which closes a keep-alive connection after keep_alive_timeout, or
+    # at once when the server stops) is never restarted. Idle keep-alive connections then stayed
+    # open until hypercorn's graceful_timeout ran out, so every stop took 3 s. Shield it too.
+    from hypercorn.events import Updated
+    original_send = tcp_server.TCPServer.protocol_send
+
+    async def shielded_send(self, event) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(event, Updated):
+            with trio.CancelScope(shield=True):
+                await original_send(self, event)
+        else:
+            await original_send(self, event)
+    tcp_server.TCPServer.protocol_send = shielded_send
     _patched = True
 
 
@@ -64,8 +80,26 @@ def hypercorn_config(bind: str, tls: tuple[str, str] | None = None, redirect_bin
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.keep_alive_timeout = 75  # browsers keep idle connections longer than hypercorn's default 5 s
+    # How long a stop waits for requests still running. Released long-polls answer at once, but
+    # thousands of answers take a few seconds of CPU on a loaded machine (docs/PERFORMANCE.md,
+    # "Graceful shutdown"); hypercorn's 3 s would cut the slowest. A hung request is cut after 10 s.
+    hc.graceful_timeout = 10
     hc.websocket_max_message_size = 64 * 1024  # signaling frames (strukturag's cap); larger closes with 1009
     return hc
+
+
+def release_waiters(app) -> None:
+    """The first step of a graceful stop, before hypercorn stops accepting: every parked chat
+    poll and signaling pull answers now and every WebSocket closes with 1001 (`Hub.shut_down`).
+    hypercorn then waits (up to its graceful_timeout) for those answers to be written, closes idle
+    keep-alive connections, and runs the app's shutdown: pings stored, database closed."""
+    ctx = getattr(app, "parley_ctx", None)
+    if ctx is None or ctx.hub.stopping:
+        return
+    pulls = ctx.hub.mailboxes.pulls_waiting()
+    live = ctx.hub.shut_down()
+    log.info("shutting down: answering %d parked chat poll(s) and %d signaling pull(s), "
+             "closing %d WebSocket(s)", live.chat_waiters, pulls, live.websocket_connections)
 
 
 def listen_options(config: Config) -> dict:
@@ -78,14 +112,16 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
                     shutdown_trigger: Callable | None = None, tls: tuple[str, str] | None = None,
                     redirect_bind: str = "") -> None:
     """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses
-    (with TLS: the https one first, then the redirect listener's)."""
+    (with TLS: the https one first, then the redirect listener's). Either way the stop is
+    graceful: see `release_waiters`."""
     patch_hypercorn_close()
     hc = hypercorn_config(bind, tls, redirect_bind)
     stop = trio.Event()
 
     async def watch_signals() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
+            async for signum in signals:
+                log.info("received %s", signal.Signals(signum).name)
                 stop.set()
                 return
 
@@ -93,7 +129,13 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
         if shutdown_trigger is None:
             nursery.start_soon(watch_signals)
             shutdown_trigger = stop.wait
-        binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=shutdown_trigger))
+        until = shutdown_trigger
+
+        async def graceful_trigger() -> None:
+            await until()
+            sd_notify.notify("STOPPING=1")
+            release_waiters(app)
+        binds = await nursery.start(partial(serve, app, hc, shutdown_trigger=graceful_trigger))
         redirect = getattr(app, "https_redirect", None)
         if redirect is not None and binds:   # the HTTPS port, once bound (bind may say port 0)
             redirect.https_port = int(binds[0].rsplit(":", 1)[1])
@@ -126,6 +168,8 @@ def run(config: Config) -> None:
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(partial(serve_app, app, config.bind, **listen_options(config)))
+            # The socket is bound and the app's start-up (database open, migrated) has run.
+            sd_notify.notify("READY=1\nSTATUS=serving on " + ", ".join(binds))
             url = binds[0] if binds else f"http://{config.bind}"
             print(f"Parley is serving on {url}  (data in {config.data_dir})", flush=True)
             print(f"  web client: {url}/", flush=True)

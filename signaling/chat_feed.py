@@ -61,6 +61,7 @@ class ChatFeeds:
         # The newest mark of a room event that found no feed to record it (or whose feed was
         # evicted since): a new feed cannot tell whether such an event was about its room.
         self._untracked = 0
+        self.closing = False     # the server is shutting down: nobody parks any more
 
     # -- feeds -----------------------------------------------------------------------------------
 
@@ -135,6 +136,14 @@ class ChatFeeds:
             feed.closed = True
             feed.changed.set()
 
+    def close_all(self) -> None:
+        """The server is shutting down: wake every parked waiter (each answers with what it has,
+        usually nothing: a 304) and let no new one park. One `set()` per room."""
+        self.closing = True
+        for feed in self._feeds.values():
+            feed.changed.set()
+            feed.changed = trio.Event()
+
     # -- waiting and reading ---------------------------------------------------------------------
 
     def access_mark(self) -> int:
@@ -168,13 +177,17 @@ class ChatFeeds:
 
         `known_last_id` is the room's newest id as read in the same transaction that found nothing
         new, so a message committed between that read and this call still wakes us.
-        Cancellation (client gone) just unparks: nothing is left behind.
+        Cancellation (client gone) just unparks: nothing is left behind. After `close_all()` it
+        returns at once (False unless something newer is already there).
         """
         feed = self._feed(token, known_last_id)
+        if self.closing:
+            await trio.lowlevel.checkpoint()
+            return feed.last_id > cursor or feed.closed
         with trio.move_on_after(timeout):
             feed.waiters += 1
             try:
-                while feed.last_id <= cursor and not feed.closed:
+                while feed.last_id <= cursor and not feed.closed and not self.closing:
                     await feed.changed.wait()
             finally:
                 feed.waiters -= 1

@@ -15,6 +15,7 @@ Contract for waiters:
 - `wait_for_chat(...)` parks with no database query and returns when the room has something newer
   than the cursor, the room is deleted, or the timeout passes. A cancelled waiter (its client went
   away) leaves nothing behind.
+- `shut_down()` releases every waiter at once and keeps new ones from parking (graceful stop).
 - A waiter that checked access before parking takes `chat.access_mark()` first and, once woken,
   asks `chat.access_changed_since(token, mark)`: only then does it need to check access again.
 """
@@ -40,6 +41,8 @@ class HubStatistics:
     signaling_waiters: int = 0
     websocket_sessions: int = 0
     signals_delivered: int = 0
+    websocket_connections: int = 0
+    chat_messages: int = 0
 
 
 class Hub:
@@ -49,6 +52,8 @@ class Hub:
         self.mailboxes = Mailboxes()
         self.websockets = SignalingSessions(self.mailboxes)
         self._published = 0
+        self.chat_messages = 0      # chat messages posted since start (a metric)
+        self.stopping = False
 
     def publish(self, event: Event) -> None:
         """Deliver a committed event to everything waiting on its room. Never blocks.
@@ -69,6 +74,7 @@ class Hub:
         by every woken waiter) in the room's ring, wake the room's chat waiters, and have the
         mailboxes tell WebSocket clients to fetch chat. Call in commit order; never blocks."""
         self._published += 1
+        self.chat_messages += 1
         self.chat.posted(token, message_id, rendered)
         self.mailboxes.on_chat(token)   # WebSocket clients are told to fetch chat
 
@@ -78,9 +84,23 @@ class Hub:
         found nothing new. Costs no query while parked; see `ChatFeeds.wait_after`."""
         return await self.chat.wait_after(token, cursor, known_last_id, timeout)
 
+    def shut_down(self) -> HubStatistics:
+        """The server is stopping: answer every parked chat poll (nothing new: 304) and signaling
+        pull (its messages and roster) now, close every WebSocket with 1001, and let nothing park
+        from here on. Waiters are released, not cancelled: each writes a normal answer, so its
+        client sees a clean end rather than a dropped connection. Returns what was live."""
+        before = self.statistics()
+        self.stopping = True
+        self.chat.close_all()
+        self.mailboxes.close_all()
+        self.websockets.close_all()
+        return before
+
     def statistics(self) -> HubStatistics:
         return HubStatistics(live_sessions=len(self.presence), chat_rooms=len(self.chat),
                              chat_waiters=self.chat.waiting(), mailboxes=len(self.mailboxes),
                              events_published=self._published,
                              signaling_waiters=self.mailboxes.waiting(), websocket_sessions=len(self.websockets),
-                             signals_delivered=self.mailboxes.delivered)
+                             signals_delivered=self.mailboxes.delivered,
+                             websocket_connections=len(self.websockets.connections),
+                             chat_messages=self.chat_messages)

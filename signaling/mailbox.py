@@ -58,7 +58,7 @@ class RoomState:
 
 class Mailbox:
     __slots__ = ("session_id", "room", "limit", "queue", "dropped", "seen", "room_changed",
-                 "chat", "gone", "websocket", "touched", "waiters", "_wakeup")
+                 "chat", "gone", "websocket", "touched", "waiters", "closing", "_wakeup")
 
     def __init__(self, session_id: str, room: RoomState, now: float, limit: int = MAILBOX_LIMIT) -> None:
         self.session_id = session_id
@@ -73,6 +73,7 @@ class Mailbox:
         self.websocket = False    # owned by a WebSocket session (wants room and chat events)
         self.touched = now
         self.waiters = 0
+        self.closing = False      # the server is shutting down: `wait` no longer parks
         self._wakeup: trio.Event | None = None
 
     # -- producers (sync, never block) ---------------------------------------------------------
@@ -115,13 +116,17 @@ class Mailbox:
 
     async def wait(self, timeout: float = float("inf")) -> bool:
         """Park until something is pending or `timeout` passes; True if something is pending.
-        Cancellation just unparks: nothing is taken here."""
+        Cancellation just unparks: nothing is taken here. Once `closing` is set (shutdown) it
+        returns at once, after a checkpoint so that a loop around it can still be cancelled."""
         if self.pending():
             return True
+        if self.closing:
+            await trio.lowlevel.checkpoint()
+            return False
         with trio.move_on_after(timeout):
             self.waiters += 1
             try:
-                while not self.pending():
+                while not self.pending() and not self.closing:
                     if self._wakeup is None:
                         self._wakeup = trio.Event()
                     await self._wakeup.wait()
@@ -147,6 +152,7 @@ class Mailboxes:
         self._sequence = 0
         self._sequence_at_sweep = 0
         self.delivered = 0
+        self.closing = False      # see close_all()
 
     def _room(self, token: str) -> RoomState:
         room = self._rooms.get(token)
@@ -170,6 +176,7 @@ class Mailboxes:
             self.unregister(session_id)
         room = self._room(token)
         box = self._boxes[session_id] = Mailbox(session_id, room, now, self.limit)
+        box.closing = self.closing
         room.members.add(session_id)
         return box
 
@@ -258,8 +265,20 @@ class Mailboxes:
             box.expire(now, self.ttl)
         return len(idle)
 
+    def close_all(self) -> None:
+        """The server is shutting down: every parked owner wakes and answers now (a pull with
+        what it has, usually just `usersInRoom`), and no owner parks again."""
+        self.closing = True
+        for box in self._boxes.values():
+            box.closing = True
+            box.wake()
+
     def waiting(self) -> int:
         return sum(box.waiters for box in self._boxes.values())
+
+    def pulls_waiting(self) -> int:
+        """Parked signaling pulls (polling owners; WebSocket pumps park here too and are left out)."""
+        return sum(box.waiters for box in self._boxes.values() if not box.websocket)
 
     def __len__(self) -> int:
         return len(self._boxes)

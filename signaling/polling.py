@@ -110,7 +110,8 @@ async def pull(boxes: Mailboxes, token: str, read: Read, *, clock: Callable[[], 
     box = _register(boxes, session_id, roster, clock())
     timed_out = False
     if not (box.queue or box.list_stale or boxes.generation(token) > generation):
-        timed_out = not await box.wait(timeout)
+        # Released by a shutdown: answer with the roster in hand rather than query again.
+        timed_out = not await box.wait(timeout) and not box.closing
     for _ in range(MAX_REREADS):
         # Reuse the roster unless it may be outdated: the list changed since it was read, the
         # session was dropped from the index, or the wait ran out (a cheap periodic re-check).

@@ -112,6 +112,8 @@ class Connection:
         self.session: SignalingSession | None = None
         self._pump_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
+        self._scope: trio.CancelScope | None = None
+        self._going_away = False
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -138,8 +140,34 @@ class Connection:
     # -- the connection's life -------------------------------------------------------------------
 
     async def serve(self) -> None:
-        """Run until the client says bye, goes away, or breaks the protocol."""
+        """Run until the client says bye, goes away, breaks the protocol, or the server shuts
+        down (then the connection closes with 1001 and the session waits for a resume)."""
         registry = self.hub.websockets
+        if registry.closing:
+            await self._close(1001)
+            return
+        registry.connections.add(self)
+        try:
+            with trio.CancelScope() as self._scope:
+                await self._serve(registry)
+        finally:
+            registry.connections.discard(self)
+        if self._going_away:
+            # Shielded and bounded: the close frame must go out although the request is being
+            # torn down, and a client that stopped reading must not hold the shutdown up.
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                try:
+                    await self._close(1001)
+                except Exception:   # the transport is already gone: nothing left to tell
+                    pass
+
+    def going_away(self) -> None:
+        """Shutdown: stop serving now; `serve` then closes the connection with 1001."""
+        self._going_away = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _serve(self, registry: SignalingSessions) -> None:
         try:
             if not await self._handshake():
                 return
@@ -368,6 +396,8 @@ class Connection:
             session = self.session
             while session is not None and session.box is box:
                 await box.wait()
+                if box.closing and not box.pending():
+                    return      # shutdown: the connection closes with 1001 (going_away)
                 if box.gone:
                     await self._removed(session, box)
                     return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
@@ -61,6 +61,16 @@ class SignalingSessions:
         self._by_talk_session: dict[str, SignalingSession] = {}
         self._detached: dict[str, SignalingSession] = {}   # resume id -> session, oldest first
         self._changed = trio.Event()
+        # Every open connection (with or without a session), so that shutdown can close them all.
+        self.connections: set[Any] = set()
+        self.closing = False
+
+    def close_all(self) -> None:
+        """The server is shutting down: every connection closes with 1001 (going away), so its
+        client reconnects elsewhere or later; new connections are refused the same way."""
+        self.closing = True
+        for connection in list(self.connections):
+            connection.going_away()
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -81,6 +82,10 @@ class Database:
         self._token = trio.lowlevel.current_trio_token()
         self._conn = connect(self.path)
         self._closed = False
+        # Optional observer, called on the DB thread after each unit with (seconds queued,
+        # seconds running): the server's metrics. Kept as a plain callable so storage stays free
+        # of any metrics library.
+        self.observe: Callable[[float, float], None] | None = None
         self._thread = threading.Thread(target=self._serve, name="parley-db", daemon=True)
         self._thread.start()
 
@@ -90,8 +95,15 @@ class Database:
             item = self._queue.get()
             if item is None:
                 break
-            unit, task, after_commit = item
+            unit, task, after_commit, queued_at = item
+            started = time.perf_counter()
             result = outcome.capture(run_in_transaction, conn, unit)
+            observe = self.observe
+            if observe is not None:
+                try:
+                    observe(started - queued_at, time.perf_counter() - started)
+                except Exception:   # a metrics failure must never lose a unit's answer
+                    log.exception("database observer failed")
             if after_commit is not None and isinstance(result, outcome.Value):
                 # Queued before the task's wake-up, and run_sync_soon is strictly FIFO: hooks run
                 # on the trio thread in commit order, before any later unit's caller resumes.
@@ -114,8 +126,12 @@ class Database:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise RuntimeError(f"the database {self.path} is closed")
-        self._queue.put((unit, trio.lowlevel.current_task(), after_commit))
+        self._queue.put((unit, trio.lowlevel.current_task(), after_commit, time.perf_counter()))
         return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+
+    def queue_depth(self) -> int:
+        """Units submitted and not yet taken by the DB thread (approximate, as qsize is)."""
+        return self._queue.qsize()
 
     def close(self) -> None:
         if self._closed:

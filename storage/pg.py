@@ -135,6 +135,9 @@ class PgDatabase:
         self._commit_lock = threading.Lock()
         self._down_until = 0.0
         self._closed = False
+        # As Database.observe (storage/db.py): called on a worker after each unit with (seconds
+        # queued, seconds running), for the server's metrics.
+        self.observe: Callable[[float, float], None] | None = None
         first = self._connect()
         try:
             apply_migrations(first)
@@ -156,8 +159,15 @@ class PgDatabase:
             item = self._queue.get()
             if item is None:
                 break
-            unit, task, after_commit = item
+            unit, task, after_commit, queued_at = item
+            started = time.perf_counter()
             conn, result = self._run_one(conn, unit, after_commit)
+            observe = self.observe
+            if observe is not None:
+                try:
+                    observe(started - queued_at, time.perf_counter() - started)
+                except Exception:   # a metrics failure must never lose a unit's answer
+                    log.exception("database observer failed")
             self._token.run_sync_soon(_reschedule_if_waiting, task, result)
         if conn is not None:
             conn.close()
@@ -239,8 +249,12 @@ class PgDatabase:
             raise RuntimeError(f"the database {self.path} is closed")
         if self._queue.qsize() >= self._queue_limit:
             raise DatabaseUnavailable("the database is overloaded; try again shortly")
-        self._queue.put((unit, trio.lowlevel.current_task(), after_commit))
+        self._queue.put((unit, trio.lowlevel.current_task(), after_commit, time.perf_counter()))
         return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+
+    def queue_depth(self) -> int:
+        """Units submitted and not yet taken by a worker (approximate, as qsize is)."""
+        return self._queue.qsize()
 
     def close(self) -> None:
         if self._closed:

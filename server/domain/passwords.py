@@ -44,6 +44,9 @@ class Throttle:
                  max_keys: int = 100_000) -> None:
         self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
         self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        # Metrics hook (server/metrics.py reads these two at scrape time): keep both increments.
+        self.failures_total = 0     # failed password checks
+        self.refusals_total = 0     # attempts refused with 429
 
     def check(self, key: tuple[str, str]) -> None:
         failures = self._failures.get(key)
@@ -53,9 +56,11 @@ class Throttle:
         while failures and failures[0] <= now - self.window:
             failures.popleft()
         if len(failures) >= self.limit:
+            self.refusals_total += 1
             raise TooManyAttempts(f"too many failed attempts; retry in {int(failures[0] + self.window - now) + 1} s")
 
     def failed(self, key: tuple[str, str]) -> None:
+        self.failures_total += 1
         self._failures.setdefault(key, deque()).append(self.clock())
         self._failures.move_to_end(key)
         while len(self._failures) > self.max_keys:

@@ -42,6 +42,8 @@ from .chat import receive_page
 log = logging.getLogger("parley")   # the logger of server/app.py's handler for unexpected errors
 
 PATH = re.compile(r"/ocs/v([12])\.php/apps/spreed/api/v1/chat/([a-z0-9]{4,30})")
+# The Quart rules of the same route, as the request metrics label them.
+ROUTES = {v: f"/ocs/v{v}.php/apps/spreed/api/v1/chat/<token:token>" for v in (1, 2)}
 # Headers whose presence alone sends a request to Quart: a body, or a login cookie (below).
 _BODY_HEADERS = (b"content-length", b"transfer-encoding", b"content-type")
 # Headers read here; a request that repeats one goes to Quart (werkzeug reads the first, or joins).
@@ -101,6 +103,7 @@ class ChatPollMiddleware:
         actor, values, accept = request
         self.served += 1
         version, token = int(match[1]), match[2]   # type: ignore[index]
+        scope["parley.route"] = ROUTES[version]    # the metrics' route label (server/ops_http.py)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_disconnect, receive, nursery.cancel_scope)
             status, headers, body = await self._answer(actor, values, accept, version, token, scope)

@@ -39,7 +39,7 @@ async def test_turn_entries_per_protocol_with_rest_credentials(tmp_path):
     assert udp["url"] == udp["urls"] == ["turn:turn.example.org:3478?transport=udp"]
     assert tcp["urls"] == ["turn:turn.example.org:3478?transport=tcp"]
     expiry, name = udp["username"].split(":")
-    assert abs(int(expiry) - (time.time() + 86400)) < 5 and len(name) == 16
+    assert abs(int(expiry) - (time.time() + 86400)) < 60 and len(name) == 16   # a day ahead, give or take a loaded machine
     expected = base64.b64encode(hmac.new(b"s3cret", udp["username"].encode(), hashlib.sha1).digest()).decode()
     assert udp["credential"] == expected == tcp["credential"]
 
