@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-shutdown bench-https clean
+.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(BIN)/parley
 run: install
 	$(BIN)/parley serve --bind $(BIND) --data-dir $(DATA)
 
-test: install
+test: install binary
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-postgres
 
@@ -42,7 +42,25 @@ bench-shutdown: install
 bench-https: install
 	$(BIN)/python bench/https_paths.py
 
+# Mesh vs Janus for calls of 2, 4 and 6 browsers (needs root and janus; a few minutes); docs/PERFORMANCE.md.
+bench-sfu: install
+	$(BIN)/python bench/sfu.py
+
 bench: bench-chat bench-signaling
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info dist
+
+# The one-file binary dist/parley (PyInstaller; packaging/parley.spec). Rebuilt only when a source
+# file, the spec or pyproject.toml changed, so repeated `make test` runs reuse it.
+BINARY_SOURCES := $(shell find server signaling storage web packaging -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+$(BIN)/pyinstaller: pyproject.toml | $(BIN)/parley
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,binary]'
+	touch $(BIN)/pyinstaller
+
+dist/parley: $(BIN)/pyinstaller $(BINARY_SOURCES) pyproject.toml
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/parley.spec
+	touch dist/parley
+
+binary: dist/parley

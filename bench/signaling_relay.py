@@ -220,7 +220,7 @@ async def websocket_latency(port: int, owner: RawHttp, samples: int) -> dict[str
 # -- 3. WebSocket throughput -------------------------------------------------------------------------
 
 async def websocket_throughput(port: int, owner: RawHttp, pairs: int, seconds: float, window: int,
-                               server_pid: int) -> dict[str, float]:
+                               server_pid: int, py_spy: str | None = None) -> dict[str, float]:
     clients = []
     for _ in range(pairs):
         token = await create_room(owner)
@@ -278,6 +278,11 @@ async def websocket_throughput(port: int, owner: RawHttp, pairs: int, seconds: f
         for i in range(n):
             nursery.start_soon(receiver, i)
         await trio.sleep(0.5)                              # join events settle
+        spy = None
+        if py_spy:   # sample the server during the measured window only (not the set-up)
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server_pid),
+                                    "--duration", str(int(seconds)), "--format", "raw", "--nonblocking",
+                                    "-o", py_spy], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, t0, own0 = cpu_seconds(server_pid), time.perf_counter(), time.process_time()
         for i in range(n):
             nursery.start_soon(sender, i)
@@ -292,6 +297,8 @@ async def websocket_throughput(port: int, owner: RawHttp, pairs: int, seconds: f
         elapsed = time.perf_counter() - t0
         cpu = cpu_seconds(server_pid) - cpu0
         own = time.process_time() - own0
+        if spy is not None:
+            await trio.to_thread.run_sync(spy.wait)
         nursery.cancel_scope.cancel()
     received_total = sum(received)
     return {"sessions": n, "seconds": round(elapsed, 2), "sent": sent_total, "received": received_total,
@@ -310,7 +317,7 @@ async def main(args: argparse.Namespace) -> dict:
             results = {"polling_latency": await polling_latency(port, owner, args.samples),
                        "websocket_latency": await websocket_latency(port, owner, args.samples),
                        "websocket_throughput": await websocket_throughput(port, owner, args.pairs, args.seconds,
-                                                                          args.window, process.pid)}
+                                                                          args.window, process.pid, args.py_spy)}
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -344,6 +351,8 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=int, default=8, help="messages in flight per sender")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile, stats to FILE")
+    parser.add_argument("--py-spy", metavar="FILE", help="py-spy (pip install py-spy) samples the server "
+                        "during the throughput window; collapsed stacks to FILE")
     args = parser.parse_args()
     results = trio.run(main, args)
     if args.json:

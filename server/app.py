@@ -13,19 +13,22 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from signaling.hub import Hub
+from signaling.sfu.controller import SfuController
+from signaling.sfu.janus import JanusClient
 from storage import accounts as accounts_db
 from storage.db import Database, DatabaseUnavailable, UnstorableValue, open_database
 
 from . import ocs, ops_http
 from .auth import CsrfFailed
 from .config import Config
-from .domain import housekeeping
+from .domain import first_run, housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
 from .domain.signaling import SignalingBackend
 from .forwarded import ForwardedMiddleware, TrustedProxies
 from .routes import register_endpoints, register_web
 from .routes.chat_fast import register_chat_fast_path
+from .routes.setup import register_setup
 from .routes.signaling import register_websocket
 from .tls import Hsts, HttpsRedirect
 
@@ -56,6 +59,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     register_websocket(app)
     app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
+    register_setup(app)   # first run: the one-time /setup link that creates the first admin
     # /healthz, /readyz, /metrics and per-request metrics: the outermost of the app's own ASGI layers.
     metrics = ops_http.install(app, config)
     app.parley_metrics = metrics  # type: ignore[attr-defined]
@@ -84,6 +88,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         if clock is not None:
             ctx.clock = clock
         app.parley_ctx = ctx  # type: ignore[attr-defined]
+        await first_run.open_if_no_accounts(ctx, app.first_run)  # type: ignore[attr-defined]
         await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
         if housekeeping_timer:
             nonlocal timer
@@ -93,6 +98,10 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         app.nursery.start_soon(sweep_websocket_sessions, ctx)
         db.observe = metrics.observe_db_unit
         metrics.start_gc_timing()
+        if config.janus_url:   # calls through Janus (signaling/sfu); without it they stay a mesh
+            ctx.hub.sfu = SfuController(JanusClient(config.janus_url, timeout=config.janus_timeout),
+                                        ctx.hub.mailboxes, SignalingBackend(ctx).room_roster, ctx.clock)
+            await app.nursery.start(ctx.hub.sfu.run)
 
     @app.after_serving
     async def stop() -> None:

@@ -65,6 +65,10 @@ class Config:
     # each on its own worker thread (SQLite always uses one).
     database_url: str = ""
     database_pool_size: int = 4
+    # [sfu] Janus's WebSocket API (e.g. ws://127.0.0.1:8188); empty = calls stay a mesh.
+    janus_url: str = ""
+    # Seconds any one Janus request may take before Parley gives up on it.
+    janus_timeout: float = 10.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -172,7 +176,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
         if key not in _DATABASE_KEYS:
             raise ConfigError(f"unknown key [database] {key}")
         changes[_DATABASE_KEYS[key]] = _coerce(_DATABASE_KEYS[key], value)
-    unknown = set(raw) - {"server", "signaling", "database"}
+    for key, value in dict(raw.get("sfu", {})).items():
+        if key not in ("janus_url", "janus_timeout"):
+            raise ConfigError(f"unknown key [sfu] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "sfu", "database"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)

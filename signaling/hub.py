@@ -22,13 +22,16 @@ Contract for waiters:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .chat_feed import ChatFeeds
 from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
 from .mailbox import Mailboxes
 from .presence import Presence
 from .ws_sessions import SignalingSessions
+
+if TYPE_CHECKING:
+    from .sfu.controller import SfuController
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,9 @@ class Hub:
         self.chat = ChatFeeds()
         self.mailboxes = Mailboxes()
         self.websockets = SignalingSessions(self.mailboxes)
+        # The SFU controller (signaling/sfu/controller.py) when Janus is configured, else None:
+        # then clients are told `mcu` and their offers, answers and candidates go to it.
+        self.sfu: SfuController | None = None
         self._published = 0
         self.chat_messages = 0      # chat messages posted since start (a metric)
         self.stopping = False
@@ -68,6 +74,8 @@ class Hub:
         elif isinstance(event, (ParticipantsChanged, RoomChanged)):
             self.chat.room_changed(event.token)
         self.mailboxes.on_event(event)
+        if self.sfu is not None:
+            self.sfu.on_event(event)
 
     def chat_posted(self, token: str, message_id: int, rendered: Any) -> None:
         """A chat message was committed: put `rendered` (the API message object, shared read-only

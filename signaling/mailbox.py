@@ -45,6 +45,9 @@ class Signal:
     sender_user: str | None
     data: dict[str, Any]
     sent_at: float
+    # "message" (relayed, kept for a resume), "control" (relayed to connected WebSocket clients
+    # only, never kept) or "transient" (a room-data change, `data` is the frame body).
+    kind: str = "message"
 
 
 class RoomState:

@@ -138,7 +138,9 @@ def _register(boxes: Mailboxes, session_id: str, roster: Roster, now: float) -> 
 
 def render_pull(result: PullResult, now: int, window: int, ping_of: PingOf) -> list[dict[str, Any]]:
     """The pull's `data`: the messages, then exactly one `usersInRoom` entry."""
-    entries = [render_message(signal) for signal in result.signals]
+    # Only relayed messages exist in Talk's internal signaling (control and transient data are
+    # WebSocket-only and never routed to a polling session; filtered here to be sure).
+    entries = [render_message(signal) for signal in result.signals if signal.kind == "message"]
     entries.append({"type": "usersInRoom", "data": users_in_room(result.roster, now, window, ping_of)})
     return entries
 

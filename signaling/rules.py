@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from .roster import Member
+
 RoomOf = Callable[[str], "str | None"]
 Members = Callable[[str], Iterable[str]]
 
@@ -20,7 +22,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 
 class UnsupportedRecipient(ValueError):
-    """Raised for a recipient type this server does not route (it knows "session" and "room")."""
+    """Raised for a recipient type this server does not route."""
 
 
 def may_signal(sender_room: str | None, recipient_room: str | None) -> bool:
@@ -43,6 +45,18 @@ RECIPIENTS: dict[str, Callable[[str, str, "str | None", RoomOf, Members], list[s
     "room": _to_room,         # everyone else in the room
 }
 
+# Recipient types answered from the room's roster (the database's list of the room's sessions
+# with their user ids and call flags) rather than from the live index: the caller reads it first.
+ROSTER_RECIPIENTS = ("user", "call")
+
+
+def roster_recipients(kind: str, sender: str, target: str | None, people: Iterable[Member]) -> list[str]:
+    """`user`: every session of user `target` in the room (the sender's own other sessions too);
+    `call`: every other session that is in the call. `people` are the room's members."""
+    if kind == "user":
+        return [m.session_id for m in people if target and m.user_id == target and m.session_id != sender]
+    return [m.session_id for m in people if m.in_call and m.session_id != sender]
+
 
 def recipients(kind: object, sender: str, room: str | None, target: str | None,
                room_of: RoomOf, members: Members) -> list[str]:
@@ -53,7 +67,8 @@ def recipients(kind: object, sender: str, room: str | None, target: str | None,
     """
     route = RECIPIENTS.get(kind) if isinstance(kind, str) else None
     if route is None:
-        raise UnsupportedRecipient(f"recipient type must be one of {', '.join(RECIPIENTS)}, not {kind!r}")
+        kinds = ", ".join([*RECIPIENTS, *ROSTER_RECIPIENTS])
+        raise UnsupportedRecipient(f"recipient type must be one of {kinds}, not {kind!r}")
     if room is None:
         return []
     return route(sender, room, target, room_of, members)

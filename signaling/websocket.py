@@ -24,16 +24,19 @@ from typing import Any, Awaitable, Callable, Protocol
 
 import trio
 
-from . import rules
+from . import ws_messages
 from .mailbox import Mailbox, Signal
 from .roster import Roster, diff, join_entry, participant_entry
 from .ticket import InvalidTicket, verify_ticket
+from .ws_messages import ProtocolError
 from .ws_sessions import SignalingSession, SignalingSessions
 
 log = logging.getLogger("parley.signaling")
 
 MAX_FRAME_BYTES = 64 * 1024
-FEATURES: list[str] = []     # never "mcu": Talk clients then stay in mesh mode
+# Advertised in the hello answer. "mcu" (and "simulcast") only when an SFU is configured: Talk
+# clients then publish once and subscribe per peer; without them they stay in mesh mode.
+FEATURES: list[str] = ["audio-video-permissions", "transient-data"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +67,21 @@ class WebSocketSettings:
     active_window: int = 30
     keepalive: float = 10.0       # presence refresh while in a room (the backend "ping" of Talk)
     clock: Callable[[], float] = field(default=time.time)
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
 
 
 class Hub(Protocol):   # the parts of signaling.hub.Hub used here
     mailboxes: Any
     presence: Any
     websockets: SignalingSessions
+    sfu: Any
 
 
 class ConnectionClosed(Exception):
     """Raised by the transport's `receive` when the client has gone away."""
 
 
-class ProtocolError(Exception):
-    """A client error answered with the error envelope; `close` ends the connection after it."""
-
-    def __init__(self, code: str, message: str, *, close: bool = False) -> None:
-        super().__init__(message)
-        self.code, self.message, self.close = code, message, close
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def error_frame(code: str, message: str, request_id: Any = None) -> dict[str, Any]:
@@ -92,10 +92,12 @@ def error_frame(code: str, message: str, request_id: Any = None) -> dict[str, An
 
 
 def render_signal(signal: Signal) -> dict[str, Any]:
+    if signal.kind == "transient":
+        return {"type": "transient", "transient": signal.data}
     sender: dict[str, Any] = {"type": "session", "sessionid": signal.sender}
     if signal.sender_user:
         sender["userid"] = signal.sender_user
-    return {"type": "message", "message": {"sender": sender, "data": signal.data}}
+    return {"type": signal.kind, signal.kind: {"sender": sender, "data": signal.data}}
 
 
 def _event(target: str, kind: str, body: Any) -> dict[str, Any]:
@@ -108,7 +110,6 @@ class Connection:
                  close: Callable[[int], Awaitable[None]]) -> None:
         self.hub, self.backend, self.settings = hub, backend, settings
         self._send_raw, self._receive, self._close = send, receive, close
-        self._send_lock = trio.Lock()
         self.session: SignalingSession | None = None
         self._pump_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
@@ -118,16 +119,20 @@ class Connection:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def send(self, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
-        async with self._send_lock:
-            await self._send_raw(text)
+        # No lock of our own: the reader and the pump may send at once, and the transport's
+        # `send` writes each frame whole (hypercorn encodes a frame synchronously, then writes it
+        # under its per-connection send lock, in arrival order). Measured: a lock here was ~4 %
+        # of the server's CPU per relayed message.
+        await self._send_raw(_encode(frame))
 
     def now(self) -> float:
         return self.settings.clock()
 
     async def _next_frame(self) -> dict[str, Any]:
         raw = await self._receive()
-        if len(raw) > MAX_FRAME_BYTES or (isinstance(raw, str) and len(raw.encode()) > MAX_FRAME_BYTES):
+        # A str of n characters is at most 4n bytes of UTF-8: only long frames need encoding.
+        if len(raw) > MAX_FRAME_BYTES or (isinstance(raw, str) and 4 * len(raw) > MAX_FRAME_BYTES
+                                          and len(raw.encode()) > MAX_FRAME_BYTES):
             raise ProtocolError("message_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes", close=True)
         try:
             frame = json.loads(raw)
@@ -197,6 +202,10 @@ class Connection:
                 while True:
                     frame = await self._next_frame()
                     request_id = frame.get("id")
+                    if frame["type"] == "bye":      # answered even before a hello
+                        await self._bye(frame)
+                        await self._close(1000)
+                        return False
                     if frame["type"] != "hello":
                         raise ProtocolError("hello_expected", "the first message must be a hello", close=True)
                     try:
@@ -223,8 +232,10 @@ class Connection:
                 frame = await self._next_frame()
                 request_id = frame.get("id")
                 kind = frame["type"]
-                if kind == "message":
-                    await self._message(frame)
+                if kind == "message" or kind == "control":
+                    await self._message(frame, kind)
+                elif kind == "transient":
+                    self._transient(frame)
                 elif kind == "room":
                     await self._room(frame)
                 elif kind == "bye":
@@ -255,7 +266,7 @@ class Connection:
         if hello.get("version") != "1.0":
             raise ProtocolError("invalid_hello_version", "only hello version 1.0 is supported", close=True)
         registry = self.hub.websockets
-        if "resumeid" in hello:
+        if hello.get("resumeid"):   # an empty resumeid means no resume (the HPB and Talk agree)
             session = registry.resume(hello.get("resumeid"))
             if session is None:
                 raise ProtocolError("no_such_session", "the session expired; send a hello with auth")
@@ -278,7 +289,7 @@ class Connection:
         self.session = session
         reply = {"type": "hello", "hello": {"sessionid": session.public_id, "resumeid": session.resume_id,
                                             "userid": session.user_id, "version": "1.0",
-                                            "server": {"features": FEATURES}}}
+                                            "server": {"features": self.settings.features}}}
         if frame.get("id") is not None:
             reply["id"] = frame["id"]
         await self.send(reply)
@@ -333,6 +344,9 @@ class Connection:
         self.hub.presence.touch(talk_session, int(self.now()))
         reply["room"] = {"roomid": token, "sessionid": talk_session, "properties": joined.properties}
         await self.send(reply)
+        initial = registry.transient.snapshot(token)
+        if initial:
+            await self.send({"type": "transient", "transient": {"type": "initial", "data": initial}})
         self._start_pump(box)
 
     async def _leave_room(self, session: SignalingSession) -> None:
@@ -343,33 +357,11 @@ class Connection:
 
     # -- messages --------------------------------------------------------------------------------
 
-    async def _message(self, frame: dict[str, Any]) -> None:
-        session = self._require_session()
-        body = frame.get("message")
-        recipient = body.get("recipient") if isinstance(body, dict) else None
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(recipient, dict) or not isinstance(data, dict):
-            raise ProtocolError("invalid_format", "message needs {\"recipient\": {...}, \"data\": {...}}")
-        if session.room is None or session.talk_session is None:
-            raise ProtocolError("not_in_room", "join a room before sending messages")
-        mailboxes = self.hub.mailboxes
-        target = recipient.get("sessionid")
-        try:
-            targets = rules.recipients(recipient.get("type"), session.talk_session, session.room,
-                                       target if isinstance(target, str) else None,
-                                       mailboxes.room_of, mailboxes.members)
-        except rules.UnsupportedRecipient as exc:
-            raise ProtocolError("invalid_format", str(exc)) from None
-        if not targets and recipient.get("type") == "session" and isinstance(target, str) \
-                and mailboxes.room_of(target) is None:
-            # Not in the live index yet (e.g. a polling peer that has not pulled since a restart):
-            # ask the database once, and index it if it really is in our room.
-            if await self.backend.session_room(target) == session.room and session.room is not None:
-                mailboxes.register(target, session.room, self.now())
-                targets = [target]
-        signal = Signal(session.talk_session, session.user_id or None, data, self.now())
-        for target_session in targets:
-            mailboxes.deliver(target_session, signal)
+    async def _message(self, frame: dict[str, Any], kind: str = "message") -> None:
+        await ws_messages.relay(self.hub, self.backend, self._require_session(), frame, kind, self.now())
+
+    def _transient(self, frame: dict[str, Any]) -> None:
+        ws_messages.transient(self.hub, self._require_session(), frame, self.now())
 
     def _require_session(self) -> SignalingSession:
         if self.session is None:
@@ -421,7 +413,8 @@ class Connection:
                         sent += 1
                 except BaseException:
                     # The connection broke mid-way: give unsent messages back, a resume gets them.
-                    box.queue.extendleft(reversed([s for _, s in frames[sent:] if s is not None]))
+                    box.queue.extendleft(reversed([s for _, s in frames[sent:]
+                                                   if s is not None and s.kind != "control"]))
                     raise
 
     async def _refresh_roster(self, session: SignalingSession, box: Mailbox,

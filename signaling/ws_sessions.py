@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import trio
 
 from .roster import Member
+from .transient import TransientData
 
 if TYPE_CHECKING:
     from .mailbox import Mailbox, Mailboxes
@@ -61,6 +62,7 @@ class SignalingSessions:
         self._by_talk_session: dict[str, SignalingSession] = {}
         self._detached: dict[str, SignalingSession] = {}   # resume id -> session, oldest first
         self._changed = trio.Event()
+        self.transient = TransientData()   # per-room data of the WebSocket sessions in the room
         # Every open connection (with or without a session), so that shutdown can close them all.
         self.connections: set[Any] = set()
         self.closing = False
@@ -90,6 +92,12 @@ class SignalingSessions:
         """Its connection is gone; keep it for the resume window."""
         session.connection = None
         session.detached_at = now
+        box = session.box
+        if box is not None and any(s.kind == "control" for s in box.queue):
+            # control messages are for connected clients only: never kept for a resume
+            kept = [s for s in box.queue if s.kind != "control"]
+            box.queue.clear()
+            box.queue.extend(kept)
         self._detached[session.resume_id] = session
         self._changed.set()
 
@@ -99,6 +107,7 @@ class SignalingSessions:
         session.room, session.talk_session, session.box, session.known = token, talk_session, box, {}
         box.websocket = True
         self._by_talk_session[talk_session] = session
+        self.transient.joined(token, talk_session)
         return previous if previous is not session else None
 
     def left(self, session: SignalingSession) -> tuple[str, str] | None:
@@ -109,6 +118,7 @@ class SignalingSessions:
         if self._by_talk_session.get(session.talk_session) is session:
             del self._by_talk_session[session.talk_session]
             self.mailboxes.unregister(session.talk_session)
+            self.transient.left(session.room, session.talk_session)
         session.room = session.talk_session = session.box = None
         session.known = {}
         return where
@@ -121,6 +131,11 @@ class SignalingSessions:
 
     def by_talk_session(self, talk_session: str) -> SignalingSession | None:
         return self._by_talk_session.get(talk_session)
+
+    def connected(self, talk_session: str) -> bool:
+        """A WebSocket session holds this Talk session and its connection is up right now."""
+        session = self._by_talk_session.get(talk_session)
+        return session is not None and session.connection is not None
 
     def __len__(self) -> int:
         return len(self._by_resume)

@@ -55,7 +55,10 @@ def settings(ctx: Ctx, actor: Actor, request_base: str) -> dict[str, Any]:
             turn.append({"url": url, "urls": url, "username": username, "credential": credential})
     return {"server": websocket_url(ctx, request_base) if ctx.config.websocket else "",
             "ticket": make_ticket(ctx.secret, actor.user_id, now),
-            "stunservers": stun, "turnservers": turn}
+            "stunservers": stun, "turnservers": turn,
+            # Parley's addition for polling clients, who get no hello: "mcu" when calls go
+            # through the SFU (the same list the WebSocket hello's server.features carries).
+            "features": ["mcu"] if ctx.hub.sfu is not None else []}
 
 
 # -- rosters -------------------------------------------------------------------------------------
@@ -93,7 +96,13 @@ async def send_messages(ctx: Ctx, actor: Actor, token: str, raw: Any) -> None:
     members = roster.sessions()
     boxes = ctx.hub.mailboxes
     now = ctx.clock()
+    sfu = ctx.hub.sfu
     for message in polling.outgoing(envelopes, session_id):
+        if sfu is not None and sfu.intercepts(message.payload):
+            # The MCU flow for polling clients: the SFU answers through their mailboxes. A full
+            # queue drops the message (the client re-sends its requestoffer, or republishes).
+            sfu.submit(token, session_id, message.to, message.payload)
+            continue
         recipient_room = token if message.to in members else None
         if not rules.may_signal(token, recipient_room):
             continue
@@ -153,6 +162,13 @@ class SignalingBackend:
             if room is None or room.token != token:
                 return None
             return read_roster(conn, room)
+        return await self.ctx.db.run(unit)
+
+    async def room_roster(self, token: str) -> Roster | None:
+        """Every session of room `token` (the SFU controller's view of who is in the call)."""
+        def unit(conn: sqlite3.Connection) -> Roster | None:
+            room = rooms_db.room_by_token(conn, token)
+            return read_roster(conn, room) if room is not None else None
         return await self.ctx.db.run(unit)
 
     async def session_room(self, session_id: str) -> str | None:

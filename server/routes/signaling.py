@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Quart, request
 
-from signaling.websocket import Connection, ConnectionClosed, WebSocketSettings
+from signaling.websocket import FEATURES, Connection, ConnectionClosed, WebSocketSettings
 
 from ..domain import signaling
 from ..domain.context import Ctx
@@ -32,8 +32,9 @@ async def pull(ctx, actor, params, token):
 
 
 def websocket_settings(ctx: Ctx) -> WebSocketSettings:
+    features = list(FEATURES) + (list(ctx.hub.sfu.features) if ctx.hub.sfu is not None else [])
     return WebSocketSettings(secret=ctx.secret, hello_timeout=ctx.config.hello_timeout,
-                             active_window=ctx.config.active_window, clock=ctx.clock)
+                             active_window=ctx.config.active_window, clock=ctx.clock, features=features)
 
 
 class SpreedSocketMiddleware:

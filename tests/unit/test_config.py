@@ -96,3 +96,15 @@ def test_missing_file_is_reported(tmp_path):
 def test_bind_splits_into_host_and_port():
     config = load(None, env={}, bind="[::1]:8443")
     assert (config.host, config.port) == ("[::1]", 8443)
+
+
+def test_sfu_section_and_environment(tmp_path):
+    path = tmp_path / "sfu.toml"
+    path.write_text('[sfu]\njanus_url = "ws://127.0.0.1:8188"\njanus_timeout = 3\n')
+    config = load(str(path), env={})
+    assert config.janus_url == "ws://127.0.0.1:8188" and config.janus_timeout == 3.0
+    assert load(None, env={"PARLEY_JANUS_URL": "ws://10.0.0.2:8188"}).janus_url == "ws://10.0.0.2:8188"
+    assert load(None, env={}).janus_url == ""
+    path.write_text('[sfu]\nurl = "ws://x"\n')
+    with pytest.raises(ConfigError, match=r"unknown key \[sfu\] url"):
+        load(str(path), env={})

@@ -3,6 +3,7 @@
 // peers never offer to each other at once. Payloads follow signaling.md §2.6.
 import { api } from "./api.js";
 import { avatar, h, toast } from "./dom.js";
+import { SfuSession } from "./sfu.js";
 
 const PEER_GRACE_MS = 8000;   // a peer met through its offer may not be in usersInRoom yet
 
@@ -43,6 +44,9 @@ export class Call {
       console.warn("no signaling settings; calling without STUN/TURN", error);
     }
     this.iceServers = iceServers(settings);
+    // Calls go through the SFU (sfu.js) when the server says so; it exists before we are active,
+    // so no mesh peer is ever started, and publishes once the server has us in the call.
+    this.sfu = (settings.features || []).includes("mcu") ? new SfuSession(this) : null;
     this.stream = await this.openMedia();
     this.localTile = this.makeTile(this.sessionId, `${this.nick} (you)`, true);
     if (this.stream) {
@@ -60,6 +64,7 @@ export class Call {
       await this.stop();
       throw error;
     }
+    if (this.active) this.sfu?.start();
   }
 
   async openMedia() {
@@ -82,6 +87,8 @@ export class Call {
   async stop({ keepalive = false } = {}) {
     const wasActive = this.active;
     this.active = false;
+    this.sfu?.close();
+    this.sfu = null;
     for (const peer of this.peers.values()) this.closePeer(peer);
     this.peers.clear();
     this.stream?.getTracks().forEach((track) => track.stop());
@@ -136,7 +143,8 @@ export class Call {
   updateUsers(users) {
     this.inCallSessions = new Set(users.filter((u) => u.inCall).map((u) => u.sessionId));
     if (!this.active) return;
-    for (const sessionId of this.inCallSessions) {
+    if (this.sfu) this.sfu.updateUsers();
+    for (const sessionId of this.sfu ? [] : this.inCallSessions) {
       if (sessionId === this.sessionId || this.peers.has(sessionId)) continue;
       if (this.sessionId < sessionId) this.createPeer(sessionId, String(Date.now()), true);
     }
@@ -227,6 +235,7 @@ export class Call {
 
   async handleMessage(message) {
     if (!this.active || message.roomType && message.roomType !== "video") return;
+    if (this.sfu && await this.sfu.handleMessage(message)) return;
     const from = message.from;
     if (!from || from === this.sessionId) return;
     let peer = this.peers.get(from);

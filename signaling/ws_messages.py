@@ -1,0 +1,103 @@
+"""The standalone protocol's `message`, `control` and `transient` frames of one session: whom they
+reach and how (signaling/websocket.py parses the frame and hands it here). Pure routing over the
+hub's live state, plus the one database read a `user` / `call` / `control` message needs (the
+room's roster) and the lookup of a recipient not in the live index yet.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import rules
+from .mailbox import Signal
+from .ws_sessions import SignalingSession
+
+MODERATOR_TYPES = frozenset({1, 2, 6})   # owner, moderator, guest moderator: may send `control`
+
+
+class ProtocolError(Exception):
+    """A client error answered with the error envelope; `close` ends the connection after it."""
+
+    def __init__(self, code: str, message: str, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.message, self.close = code, message, close
+
+
+async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[str, Any], kind: str,
+            now: float) -> None:
+    """`message` and `control` (same shape, same routing; control needs a moderator and is
+    delivered only to clients connected right now, never kept for a resume)."""
+    body = frame.get(kind)
+    recipient = body.get("recipient") if isinstance(body, dict) else None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(recipient, dict) or not isinstance(data, dict):
+        raise ProtocolError("invalid_format", f"{kind} needs {{\"recipient\": {{...}}, \"data\": {{...}}}}")
+    if session.room is None or session.talk_session is None:
+        raise ProtocolError("not_in_room", "join a room before sending messages")
+    mailboxes = hub.mailboxes
+    recipient_type = recipient.get("type")
+    target = recipient.get("sessionid")
+    if recipient_type in rules.ROSTER_RECIPIENTS or kind == "control":
+        roster = await backend.roster(session.room, session.talk_session)
+        if roster is None:
+            raise ProtocolError("not_in_room", "this session is no longer in its room")
+    if kind == "control":
+        me = roster.member(session.talk_session)
+        if me is None or me.participant_type not in MODERATOR_TYPES:
+            raise ProtocolError("not_allowed", "only moderators may send control messages")
+    if recipient_type in rules.ROSTER_RECIPIENTS:
+        if recipient_type == "user":
+            target = recipient.get("userid")
+        targets = rules.roster_recipients(recipient_type, session.talk_session,
+                                          target if isinstance(target, str) else None, roster.members)
+        for found in targets:      # verified by the roster: index peers not seen live yet
+            if mailboxes.room_of(found) != session.room:
+                mailboxes.register(found, session.room, now)
+    elif kind == "message" and recipient_type == "session" and hub.sfu is not None \
+            and hub.sfu.intercepts(data):
+        # The MCU flow: offers, answers and candidates go to the SFU, not to the peer.
+        if isinstance(target, str) and target and \
+                not hub.sfu.submit(session.room, session.talk_session, target, data):
+            raise ProtocolError("too_many_requests", "too many media requests queued; retry later")
+        return
+    else:
+        try:
+            targets = rules.recipients(recipient_type, session.talk_session, session.room,
+                                       target if isinstance(target, str) else None,
+                                       mailboxes.room_of, mailboxes.members)
+        except rules.UnsupportedRecipient as exc:
+            raise ProtocolError("invalid_format", str(exc)) from None
+    if not targets and recipient.get("type") == "session" and isinstance(target, str) \
+            and mailboxes.room_of(target) is None:
+        # Not in the live index yet (e.g. a polling peer that has not pulled since a restart):
+        # ask the database once, and index it if it really is in our room.
+        if await backend.session_room(target) == session.room and session.room is not None:
+            mailboxes.register(target, session.room, now)
+            targets = [target]
+    if kind == "control":
+        registry = hub.websockets
+        targets = [t for t in targets if registry.connected(t)]
+    signal = Signal(session.talk_session, session.user_id or None, data, now, kind)
+    for target_session in targets:
+        mailboxes.deliver(target_session, signal)
+
+def transient(hub: Any, session: SignalingSession, frame: dict[str, Any], now: float) -> None:
+    """`transient` set / remove: change the room's data and tell every WebSocket session of
+    the room (the sender too). Any session in the room may change it."""
+    body = frame.get("transient")
+    if not isinstance(body, dict) or body.get("type") not in ("set", "remove") \
+            or not isinstance(body.get("key"), str):
+        raise ProtocolError("invalid_format", "transient needs {\"type\": \"set\"|\"remove\", \"key\": string}")
+    if session.room is None or session.talk_session is None:
+        raise ProtocolError("not_in_room", "join a room before changing transient data")
+    store = hub.websockets.transient
+    if body["type"] == "set":
+        if "value" not in body:
+            raise ProtocolError("invalid_format", "transient set needs a \"value\"")
+        event = store.set(session.room, body["key"], body["value"])
+    else:
+        event = store.remove(session.room, body["key"])
+    if event is None:
+        return      # same value again, or removing a missing key: silently ignored
+    signal = Signal(session.talk_session, session.user_id or None, event, now, "transient")
+    for member in store.sessions(session.room):
+        hub.mailboxes.deliver(member, signal)
