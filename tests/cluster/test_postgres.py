@@ -132,3 +132,9 @@ async def test_racing_check_then_insert_units_do_not_fail(tmp_path, fresh_db):
             "SELECT COUNT(*) FROM participants p JOIN rooms r ON r.id = p.room_id "
             "WHERE r.token = ? AND p.user_id = ?", (token, "participant2")).fetchone()[0])
         assert users == 1
+
+
+def test_backup_and_restore_point_to_postgres_tools_with_a_database_url(tmp_path, fresh_db):
+    for command in ("backup", "restore"):
+        result = _parley(command, str(tmp_path / "x.sqlite3"), "--database-url", fresh_db, env={})
+        assert result.returncode == 1 and "pg_dump" in result.stderr and "Traceback" not in result.stderr
