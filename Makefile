@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary
+.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary bench-login
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench-chat: install
 bench-shutdown: install
 	$(BIN)/python bench/shutdown.py
 
+# Login storm: 200 users' first Basic-auth requests at once plus 200 random credentials, after a
+# restart (about 40 s); see docs/PERFORMANCE.md#login-storm.
+bench-login: install
+	$(BIN)/python bench/login_storm.py
+
 # Per-request cost of built-in TLS and of nginx in front (contrib/nginx/parley.conf); docs/PERFORMANCE.md.
 bench-https: install
 	$(BIN)/python bench/https_paths.py
@@ -45,6 +50,9 @@ bench-https: install
 # Mesh vs Janus for calls of 2, 4 and 6 browsers (needs root and janus; a few minutes); docs/PERFORMANCE.md.
 bench-sfu: install
 	$(BIN)/python bench/sfu.py
+# One 100 MiB chat upload: throughput and memory (streamed, never held whole); docs/PERFORMANCE.md.
+bench-upload: install
+	$(BIN)/python bench/upload_stream.py 100
 
 bench: bench-chat bench-signaling
 

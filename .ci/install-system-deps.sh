@@ -51,3 +51,11 @@ if [ ${#sfu_missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${sfu_missing[@]}"
 fi
+
+# fonts-noto-color-emoji: reactions and the emoji picker render as emoji, not empty boxes, in
+# the web client's screenshots (tests/web). Cosmetic: no test depends on the glyphs.
+if [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji
+fi

@@ -21,7 +21,7 @@ from storage.db import Database, DatabaseUnavailable, UnstorableValue, open_data
 from . import ocs, ops_http
 from .auth import CsrfFailed
 from .config import Config
-from .domain import first_run, housekeeping
+from .domain import attachments, first_run, housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
 from .domain.signaling import SignalingBackend
@@ -30,6 +30,7 @@ from .routes import register_endpoints, register_web
 from .routes.chat_fast import register_chat_fast_path
 from .routes.setup import register_setup
 from .routes.signaling import register_websocket
+from .routes.upload_stream import register_upload_stream
 from .tls import Hsts, HttpsRedirect
 
 log = logging.getLogger("parley")
@@ -57,6 +58,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     app.url_map.strict_slashes = False
     register_endpoints(app)
     register_websocket(app)
+    register_upload_stream(app)   # POST /chat/{token}/attachment reads its body as a stream
     app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
     register_setup(app)   # first run: the one-time /setup link that creates the first admin
@@ -88,7 +90,10 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         if clock is not None:
             ctx.clock = clock
         app.parley_ctx = ctx  # type: ignore[attr-defined]
+        await ctx.passwords.dummy_hash()   # unknown users are verified against it from the first request
         await first_run.open_if_no_accounts(ctx, app.first_run)  # type: ignore[attr-defined]
+        attachments.install(ctx)   # <data_dir>/files/; reclaims the space of deleted files on a timer
+        app.nursery.start_soon(attachments.run_sweeper, ctx, config.file_sweep_interval)
         await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
         if housekeeping_timer:
             nonlocal timer
@@ -115,11 +120,12 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             await timer.stop()   # before the database closes (see housekeeping.Timer)
         await housekeeping.run_once(ctx, ctx.now())   # store the pings gathered in memory
         ctx.db.close()
+        ctx.passwords.close()   # the hash threads
 
     @app.errorhandler(ParleyError)
     async def parley_error(exc: ParleyError) -> Response:
         if not ocs.is_ocs_path(request.path):   # the web client's own endpoints (/login…)
-            return ocs.plain_error(exc.status, exc.message)
+            return ocs.plain_error(exc.status, exc.message, exc.headers() or None)
         return ocs.render_error(exc)
 
     @app.errorhandler(CsrfFailed)

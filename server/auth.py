@@ -13,7 +13,7 @@ import secrets
 
 from quart import g, request
 
-from .domain import accounts
+from .domain import logins
 from .domain.context import Actor, Ctx
 from .domain.errors import NotLoggedIn
 
@@ -59,17 +59,18 @@ def client_address() -> str:
 
 
 async def current_actor(ctx: Ctx, *, login_required: bool, csrf: bool = True) -> Actor:
-    user_id = None
+    user_id, app_password_id = None, None
     credentials = _basic_credentials()
     if credentials is not None:
-        user = await accounts.authenticate(ctx, credentials[0], credentials[1], client_address())
-        if user is None:
+        login = await logins.authenticate(ctx, credentials[0], credentials[1], client_address())
+        if login is None:
             raise NotLoggedIn("wrong user name or password")
-        user_id = user.id
+        user_id, app_password_id = login.user.id, login.app_password_id
     elif "web_user" in g:   # a browser login (server/routes/web_login.py) already resolved the user
         user_id = g.web_user
     if login_required and user_id is None:
         raise NotLoggedIn()
     if csrf and request.headers.get("OCS-APIRequest", "").lower() != "true":
         raise CsrfFailed()
-    return Actor(user_id=user_id, cookie_hash=cookie_hash(_cookie()), client=client_address())
+    return Actor(user_id=user_id, cookie_hash=cookie_hash(_cookie()), client=client_address(),
+                 app_password_id=app_password_id)

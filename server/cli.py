@@ -14,7 +14,7 @@ from storage.backup import BackupError
 from . import __version__
 from . import config as config_mod
 from .datadir_lock import DataDirBusy
-from .domain import accounts
+from .domain import accounts, app_passwords
 from .domain.context import Ctx
 from .domain.errors import ParleyError
 
@@ -47,7 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     passwd = user.add_parser("passwd", help="set a user's password (asks for it unless --password)")
     passwd.add_argument("user_id")
     passwd.add_argument("--password")
+    passwd.add_argument("--revoke-app-passwords", action="store_true",
+                        help="also revoke the user's app passwords (kept by default, as in Nextcloud)")
     _common(passwd)
+    apppw = user.add_parser("apppasswords", help="list a user's app passwords, or revoke them")
+    apppw.add_argument("user_id")
+    apppw.add_argument("--revoke", metavar="ID", type=int, action="append", default=[],
+                       help="revoke the app password with this id (repeatable)")
+    apppw.add_argument("--revoke-all", action="store_true", help="revoke all of the user's app passwords")
+    _common(apppw)
     delete = user.add_parser("delete", help="delete a user and the rooms only they kept alive")
     delete.add_argument("user_id")
     _common(delete)
@@ -123,8 +131,12 @@ def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         db = open_database(config.database_url, config.db_path, 1)
         try:
-            ctx = Ctx(db=db, hub=Hub(), config=config, passwords=config.password_service(), secret=b"")
-            return await action(ctx)
+            passwords = config.password_service()
+            try:
+                ctx = Ctx(db=db, hub=Hub(), config=config, passwords=passwords, secret=b"")
+                return await action(ctx)
+            finally:
+                passwords.close()
         finally:
             db.close()
     return trio.run(main)
@@ -139,6 +151,24 @@ def _read_password(args: argparse.Namespace) -> str:
             raise ParleyError("the passwords do not match")
         return first
     return sys.stdin.readline().rstrip("\n")
+
+
+def _app_passwords(config: config_mod.Config, args: argparse.Namespace) -> None:
+    """`parley user apppasswords USER [--revoke ID]... [--revoke-all]`: revoke, then list what is left."""
+    import time
+
+    async def action(ctx: Ctx):
+        if args.revoke_all:
+            print(f"revoked {await app_passwords.revoke_all(ctx, args.user_id)} app password(s) of {args.user_id}")
+        for app_password_id in args.revoke:
+            await app_passwords.revoke(ctx, args.user_id, app_password_id)
+            print(f"revoked app password {app_password_id} of {args.user_id}")
+        return await app_passwords.list_of(ctx, args.user_id)
+
+    def when(stamp: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)) if stamp else "never"
+    for entry in _with_ctx(config, action):
+        print(f"{entry.id}\t{entry.name}\tcreated {when(entry.created_at)}\tlast used {when(entry.last_used_at)}")
 
 
 def _environment_error(exc: BaseException) -> OSError | sqlite3.Error | None:
@@ -192,8 +222,12 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{user.id}\t{user.display_name}" + ("\tadmin" if user.is_admin else ""))
             elif args.action == "passwd":
                 password = _read_password(args)
-                _with_ctx(config, lambda ctx: accounts.set_password(ctx, args.user_id, password))
-                print(f"password of {args.user_id} changed")
+                _with_ctx(config, lambda ctx: accounts.set_password(
+                    ctx, args.user_id, password, revoke_app_passwords=args.revoke_app_passwords))
+                print(f"password of {args.user_id} changed"
+                      + (", app passwords revoked" if args.revoke_app_passwords else ""))
+            elif args.action == "apppasswords":
+                _app_passwords(config, args)
             elif args.action == "delete":
                 _with_ctx(config, lambda ctx: accounts.delete_user(ctx, args.user_id))
                 print(f"deleted user {args.user_id}")

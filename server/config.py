@@ -29,11 +29,29 @@ class Config:
     session_timeout: int = 100
     # How often the housekeeping timer runs (expiry, ping flush), in seconds.
     housekeeping_interval: float = 5.0
-    # Successful Basic-auth verifications are cached this long, in seconds.
-    auth_cache_seconds: int = 60
-    # argon2id cost for account and room passwords (defaults: the argon2 library's).
-    argon2_time_cost: int = 3
-    argon2_memory_kib: int = 65536
+    # A successful Basic-auth verification is cached while it keeps being used: it expires after
+    # this many seconds without use (each use pushes that back) ...
+    auth_cache_seconds: int = 600
+    # ... and at the latest after this many seconds, less a random 0-20 % per entry (spreads expiry).
+    auth_cache_max_seconds: int = 3600
+    # argon2id cost for account and room passwords: ~50 ms and 32 MiB per verification on the
+    # project machine (docs/PERFORMANCE.md); hashes made with other values are redone at login.
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 32768
+    argon2_parallelism: int = 1
+    # Threads that hash and verify passwords (0: one per core); hashing memory is bounded by
+    # password_hash_workers × argon2_memory_kib.
+    password_hash_workers: int = 0
+    # Password checks that may wait for a hash thread; beyond that, 503 with Retry-After at once.
+    password_queue_max: int = 32
+    # Failed logins per client address: a bucket of this many tries, refilled at this rate per
+    # second (a successful login gives its try back). 429 with Retry-After beyond.
+    login_address_burst: int = 20
+    login_address_rate: float = 0.2
+    # Failed logins server-wide: this many, refilled at this rate per second. While spent, addresses
+    # with a recent failure are refused (429) before any hashing; clean addresses still get in.
+    login_failure_budget: int = 100
+    login_failure_rate: float = 2.0
     # [signaling]
     stun_servers: tuple[str, ...] = ("stun.nextcloud.com:443",)
     turn_servers: tuple[TurnServer, ...] = ()
@@ -69,12 +87,23 @@ class Config:
     janus_url: str = ""
     # Seconds any one Janus request may take before Parley gives up on it.
     janus_timeout: float = 10.0
+    # [chat] files (issue 11): largest upload in bytes (413 beyond), and how often the disk space
+    # of deleted files is reclaimed, in seconds.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    file_sweep_interval: float = 60.0
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
+        from .domain.hashing import HashWorkers
+        from .domain.login_guard import LoginGuard
         from .domain.passwords import PasswordService, make_hasher
         return PasswordService(self.auth_cache_seconds,
-                               hasher=make_hasher(self.argon2_time_cost, self.argon2_memory_kib),
-                               marker=Path(self.data_dir) / "accounts.changed")
+                               hasher=make_hasher(self.argon2_time_cost, self.argon2_memory_kib,
+                                                  self.argon2_parallelism),
+                               marker=Path(self.data_dir) / "accounts.changed",
+                               cache_max_seconds=self.auth_cache_max_seconds,
+                               workers=HashWorkers(self.password_hash_workers, self.password_queue_max),
+                               guard=LoginGuard(self.login_address_burst, self.login_address_rate,
+                                                self.login_failure_budget, self.login_failure_rate))
 
     @property
     def host(self) -> str:
@@ -180,7 +209,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
         if key not in ("janus_url", "janus_timeout"):
             raise ConfigError(f"unknown key [sfu] {key}")
         changes[key] = _coerce(key, value)
-    unknown = set(raw) - {"server", "signaling", "sfu", "database"}
+    for key, value in dict(raw.get("chat", {})).items():
+        if key not in ("max_upload_bytes", "file_sweep_interval"):
+            raise ConfigError(f"unknown key [chat] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "sfu", "database", "chat"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)

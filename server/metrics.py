@@ -58,7 +58,14 @@ class LiveCollector:
         yield _counter("parley_logins_failed", "Password checks that failed (Basic auth, web login, room passwords)",
                        getattr(throttle, "failures_total", 0))
         yield _counter("parley_logins_throttled", "Login attempts refused by the brute-force throttle (429)",
-                       getattr(throttle, "refusals_total", 0))
+                       getattr(throttle, "refusals_total", 0) + ctx.passwords.stats.throttled)
+        yield _counter("parley_password_checks_busy",
+                       "Password checks refused because the hash workers' queue was full (503)",
+                       ctx.passwords.stats.busy)
+        yield _gauge("parley_password_hashes_running", "Password hashes being computed",
+                     ctx.passwords.workers.running)
+        yield _gauge("parley_password_hashes_waiting", "Password hashes waiting for a hash worker",
+                     ctx.passwords.workers.waiting)
         yield _gauge("parley_shutting_down", "1 once a graceful shutdown has begun", int(hub.stopping))
 
 

@@ -68,6 +68,8 @@ def _codes(status: int, version: int, *, v1_code: int | None = None) -> tuple[in
         return status, 997 if status == 401 else status
     if status == 401:
         return 401, 997
+    if status in (429, 503):   # overload must reach clients and proxies as such, so they back off
+        return status, status
     return 200, v1_code if v1_code is not None else (100 if status == 200 else status)
 
 
@@ -108,7 +110,7 @@ def render(data: Any = None, status: int = 200, *, message: str | None = None,
 
 
 def render_error(exc: ParleyError) -> Response:
-    return render(None, exc.status, message=exc.message)
+    return render(None, exc.status, message=exc.message, headers=exc.headers() or None)
 
 
 def csrf_failed() -> Response:
@@ -116,9 +118,9 @@ def csrf_failed() -> Response:
                     content_type="application/json; charset=utf-8")
 
 
-def plain_error(status: int, message: str) -> Response:
+def plain_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error outside the OCS API (the web client's /login…): plain JSON, never an envelope."""
-    return Response(json.dumps({"message": message}), status=status,
+    return Response(json.dumps({"message": message}), status=status, headers=headers,
                     content_type="application/json; charset=utf-8")
 
 

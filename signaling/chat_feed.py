@@ -47,7 +47,9 @@ class RoomFeed:
     last_id: int = 0
     complete_after: int = 0
     changed_at: int = 0          # the access mark of the room's last participant/room event
-    ring: deque[tuple[int, Any]] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
+    # (id, rendered, personal): a personal message differs per reader (its reactionsSelf), so a
+    # waiter whose range holds one reads from the database instead of sharing the ringed copy.
+    ring: deque[tuple[int, Any, bool]] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
     changed: trio.Event = field(default_factory=trio.Event)
     waiters: int = 0
     closed: bool = False         # the room was deleted
@@ -93,7 +95,7 @@ class ChatFeeds:
 
     # -- publishing (never blocks) ---------------------------------------------------------------
 
-    def posted(self, token: str, message_id: int, rendered: Any) -> None:
+    def posted(self, token: str, message_id: int, rendered: Any, personal: bool = False) -> None:
         """A message was committed. Call in commit order. Wakes every waiter of the room."""
         feed = self._feeds.get(token)
         if feed is None:
@@ -104,18 +106,32 @@ class ChatFeeds:
             return   # already covered by a newer known id (see `_feed`)
         if len(feed.ring) == feed.ring.maxlen:
             feed.complete_after = feed.ring[0][0]
-        feed.ring.append((message_id, rendered))
+        feed.ring.append((message_id, rendered, personal))
         feed.batches.clear()
         feed.last_id = message_id
         feed.changed.set()
         feed.changed = trio.Event()
 
-    def rewrite(self, patch: Callable[[Any], Any], token: str | None = None) -> None:
+    def rewrite(self, patch: Callable[[Any], Any], token: str | None = None,
+                personal: Callable[[Any], bool] | None = None) -> None:
         """Replace each ringed message m of `token`'s room (of every room if None) by `patch(m)`.
-        For renames: the ring must never serve a name the database no longer has."""
+        For renames, edits, deletions and reactions: the ring must never serve what the database
+        no longer has. `personal(m)`, if given, recomputes each entry's personal flag."""
         feeds = [self._feeds[token]] if token in self._feeds else [] if token else list(self._feeds.values())
         for feed in feeds:
-            feed.ring = deque(((i, patch(m)) for i, m in feed.ring), maxlen=RING_SIZE)
+            entries = ((i, patch(m), p) for i, m, p in feed.ring)
+            if personal is not None:
+                entries = ((i, m, personal(m)) for i, m, _ in entries)
+            feed.ring = deque(entries, maxlen=RING_SIZE)
+            feed.batches.clear()
+
+    def cleared(self, token: str) -> None:
+        """The room's history was deleted: nothing ringed may be served again. Waiters whose
+        cursor is older than the next message read it from the database."""
+        feed = self._feeds.get(token)
+        if feed is not None:
+            feed.ring.clear()
+            feed.complete_after = feed.last_id
             feed.batches.clear()
 
     def room_changed(self, token: str) -> None:
@@ -163,8 +179,10 @@ class ChatFeeds:
         batch = feed.batches.get((cursor, limit))
         if batch is None:
             result = []
-            for message_id, rendered in feed.ring:
+            for message_id, rendered, personal in feed.ring:
                 if message_id > cursor:
+                    if personal:
+                        return None
                     result.append(rendered)
                     if len(result) == limit:
                         break
@@ -192,6 +210,11 @@ class ChatFeeds:
             finally:
                 feed.waiters -= 1
         return feed.last_id > cursor or feed.closed
+
+    def ringed(self, token: str) -> list[Any]:
+        """The room's ringed messages, oldest first (for tests and diagnostics)."""
+        feed = self._feeds.get(token)
+        return [rendered for _, rendered, _ in feed.ring] if feed is not None else []
 
     def waiting(self) -> int:
         return sum(f.waiters for f in self._feeds.values())

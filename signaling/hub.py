@@ -77,13 +77,14 @@ class Hub:
         if self.sfu is not None:
             self.sfu.on_event(event)
 
-    def chat_posted(self, token: str, message_id: int, rendered: Any) -> None:
+    def chat_posted(self, token: str, message_id: int, rendered: Any, personal: bool = False) -> None:
         """A chat message was committed: put `rendered` (the API message object, shared read-only
         by every woken waiter) in the room's ring, wake the room's chat waiters, and have the
-        mailboxes tell WebSocket clients to fetch chat. Call in commit order; never blocks."""
+        mailboxes tell WebSocket clients to fetch chat. Call in commit order; never blocks.
+        `personal`: the message differs per reader (see `ChatFeeds.recent_after`)."""
         self._published += 1
         self.chat_messages += 1
-        self.chat.posted(token, message_id, rendered)
+        self.chat.posted(token, message_id, rendered, personal)
         self.mailboxes.on_chat(token)   # WebSocket clients are told to fetch chat
 
     async def wait_for_chat(self, token: str, cursor: int, known_last_id: int, timeout: float) -> bool:

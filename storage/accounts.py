@@ -49,6 +49,14 @@ def set_password_hash(conn: sqlite3.Connection, user_id: str, password_hash: str
     conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
 
+def replace_password_hash(conn: sqlite3.Connection, user_id: str, old_hash: str, new_hash: str) -> bool:
+    """Store `new_hash` only if the stored hash is still `old_hash` (a re-hash at login must not
+    undo a password change that committed meanwhile)."""
+    cursor = conn.execute("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                          (new_hash, user_id, old_hash))
+    return cursor.rowcount > 0
+
+
 def set_admin(conn: sqlite3.Connection, user_id: str, is_admin: bool) -> None:
     conn.execute("UPDATE users SET is_admin = ? WHERE id = ?", (int(is_admin), user_id))
 

@@ -13,33 +13,50 @@ from dataclasses import dataclass
 class StoredMessage:
     id: int
     actor_type: str         # "users" or "guests"
-    actor_id: str           # user id, or sha1 of the guest's Talk session id
+    actor_id: str           # user id, or sha1 of the guest's Talk session id ("system" for the server)
     actor_name: str         # the actor's current display name ('' if unknown or gone)
-    message: str            # trimmed text with {mention-userN} placeholders
+    message: str            # trimmed text with {placeholders}
     parameters: str         # JSON: the rich-object parameters without display names, or "[]"
     created_at: int         # unix seconds
+    verb: str = "comment"   # comment, system, comment_deleted, reaction, reaction_deleted
+    system_message: str = ""
+    parent_id: int | None = None
+    reference_id: str = ""
+    silent: bool = False
+    edit_actor_type: str | None = None
+    edit_actor_id: str | None = None
+    edit_actor_name: str = ""
+    edited_at: int | None = None
 
 
 # The actor's display name is joined at read time: a guest rename or a deleted account shows on old
-# messages too, as in Talk.
+# messages too, as in Talk. The same for the last editor.
 _SELECT = """
-    SELECT m.id, m.actor_type, m.actor_id, m.message, m.parameters, m.created_at,
-           COALESCE(u.display_name, g.display_name, '') AS actor_name
+    SELECT m.id, m.actor_type, m.actor_id, m.message, m.parameters, m.created_at, m.verb, m.system_message,
+           m.parent_id, m.reference_id, m.silent, m.edit_actor_type, m.edit_actor_id, m.edited_at,
+           COALESCE(u.display_name, g.display_name, '') AS actor_name,
+           COALESCE(eu.display_name, eg.display_name, '') AS edit_actor_name
       FROM messages m
       LEFT JOIN users u ON m.actor_type = 'users' AND u.id = m.actor_id
       LEFT JOIN guest_names g ON m.actor_type = 'guests' AND g.session_hash = m.actor_id
+      LEFT JOIN users eu ON m.edit_actor_type = 'users' AND eu.id = m.edit_actor_id
+      LEFT JOIN guest_names eg ON m.edit_actor_type = 'guests' AND eg.session_hash = m.edit_actor_id
 """
 
 
 def _message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(row["id"], row["actor_type"], row["actor_id"], row["actor_name"], row["message"],
-                         row["parameters"], row["created_at"])
+                         row["parameters"], row["created_at"], row["verb"], row["system_message"],
+                         row["parent_id"], row["reference_id"], bool(row["silent"]), row["edit_actor_type"],
+                         row["edit_actor_id"], row["edit_actor_name"], row["edited_at"])
 
 
 def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_type: str, actor_id: str,
-           message: str, parameters: str, created_at: int) -> int:
+           message: str, parameters: str, created_at: int, *, verb: str = "comment", system_message: str = "",
+           parent_id: int | None = None, reference_id: str = "", silent: bool = False) -> int:
     """Store a message and make it the room's newest. `last_message_id` is the room's newest id as
-    read in the same transaction; the new message's per-room sequence number follows its own.
+    read in the same transaction; the new message's per-room sequence number (which counts only
+    comments: what unreadMessages counts) follows its own.
 
     The no-op UPDATE first takes the room row's write lock (PostgreSQL; SQLite's one writer holds
     it anyway) and re-reads the newest id under it: concurrent posts to one room then allocate
@@ -50,9 +67,11 @@ def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_t
     if locked is not None:
         last_message_id = locked[0]
     cur = conn.execute(
-        """INSERT INTO messages (room_id, actor_type, actor_id, message, parameters, created_at, seq)
-           VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT seq FROM messages WHERE id = ?), 0) + 1)""",
-        (room_id, actor_type, actor_id, message, parameters, created_at, last_message_id),
+        """INSERT INTO messages (room_id, actor_type, actor_id, message, parameters, created_at, seq, verb,
+                                 system_message, parent_id, reference_id, silent)
+           VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT seq FROM messages WHERE id = ?), 0) + ?, ?, ?, ?, ?, ?)""",
+        (room_id, actor_type, actor_id, message, parameters, created_at, last_message_id,
+         1 if verb == "comment" else 0, verb, system_message, parent_id, reference_id, int(silent)),
     )
     message_id = int(cur.lastrowid)
     conn.execute("UPDATE rooms SET last_message_id = ? WHERE id = ?", (message_id, room_id))
@@ -61,6 +80,43 @@ def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_t
 
 def by_id(conn: sqlite3.Connection, message_id: int) -> StoredMessage:
     return _message(conn.execute(_SELECT + " WHERE m.id = ?", (message_id,)).fetchone())
+
+
+def in_room(conn: sqlite3.Connection, room_id: int, message_id: int) -> StoredMessage | None:
+    row = conn.execute(_SELECT + " WHERE m.id = ? AND m.room_id = ?", (message_id, room_id)).fetchone()
+    return _message(row) if row else None
+
+
+def by_ids(conn: sqlite3.Connection, ids: list[int]) -> dict[int, StoredMessage]:
+    """One query for any number of ids (the parents of a page)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {m.id: m for m in map(_message, conn.execute(_SELECT + f" WHERE m.id IN ({marks})", ids))}
+
+
+def set_deleted(conn: sqlite3.Connection, message_id: int, message: str, parameters: str) -> None:
+    """The original becomes a comment_deleted row in place (same id, position and timestamp)."""
+    conn.execute("""UPDATE messages SET verb = 'comment_deleted', message = ?, parameters = ?,
+                           edit_actor_type = NULL, edit_actor_id = NULL, edited_at = NULL WHERE id = ?""",
+                 (message, parameters, message_id))
+    conn.execute("DELETE FROM chat_mentions WHERE message_id = ?", (message_id,))
+
+
+def set_edited(conn: sqlite3.Connection, message_id: int, message: str, parameters: str, actor_type: str,
+               actor_id: str, now: int) -> None:
+    conn.execute("""UPDATE messages SET message = ?, parameters = ?, edit_actor_type = ?, edit_actor_id = ?,
+                           edited_at = ? WHERE id = ?""", (message, parameters, actor_type, actor_id, now, message_id))
+
+
+def set_verb(conn: sqlite3.Connection, message_id: int, verb: str, message: str) -> None:
+    conn.execute("UPDATE messages SET verb = ?, message = ? WHERE id = ?", (verb, message, message_id))
+
+
+def clear_room(conn: sqlite3.Connection, room_id: int) -> None:
+    """Every message of the room (reactions and mention rows go with them), and the read markers."""
+    conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+    conn.execute("DELETE FROM read_markers WHERE room_id = ?", (room_id,))
 
 
 def newest_before(conn: sqlite3.Connection, room_id: int, before_id: int | None, limit: int) -> list[StoredMessage]:
@@ -78,6 +134,16 @@ def oldest_after(conn: sqlite3.Connection, room_id: int, after_id: int, limit: i
     rows = conn.execute(_SELECT + " WHERE m.room_id = ? AND m.id > ? ORDER BY m.id LIMIT ?",
                         (room_id, after_id, limit))
     return [_message(r) for r in rows]
+
+
+def around(conn: sqlite3.Connection, room_id: int, message_id: int, limit: int) -> list[StoredMessage]:
+    """/context: up to `limit` messages older than `message_id`, the message, up to `limit` newer;
+    oldest first. Two index range scans."""
+    older = conn.execute(_SELECT + " WHERE m.room_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
+                         (room_id, message_id, limit)).fetchall()
+    newer = conn.execute(_SELECT + " WHERE m.room_id = ? AND m.id >= ? ORDER BY m.id LIMIT ?",
+                         (room_id, message_id, limit + 1)).fetchall()
+    return [_message(r) for r in reversed(older)] + [_message(r) for r in newer]
 
 
 def mark_read(conn: sqlite3.Connection, user_id: str, room_id: int, message_id: int) -> None:

@@ -106,6 +106,123 @@ STEPS: list[str] = [
     CREATE INDEX web_logins_user ON web_logins(user_id);
     CREATE INDEX web_logins_expiry ON web_logins(expires_at);
     """,
+    # 4: app passwords (Nextcloud's /core/getapppassword): token_hash is the hex HMAC-SHA256 of the
+    # token keyed with the server secret, so a copy of the database grants no logins and a check
+    # needs no argon2; rows die with their user.
+    """
+    CREATE TABLE app_passwords (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        token_hash   TEXT NOT NULL UNIQUE,
+        name         TEXT NOT NULL DEFAULT '',
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX app_passwords_user ON app_passwords(user_id);
+    """,
+    # 5 (issue 11, later chat): message kinds, replies, reference ids, silent sends, edits;
+    # reactions; mention flags; who took part in the current call. Plain SQL a PostgreSQL port can
+    # run as is. `verb` is the stored kind (comment, system, comment_deleted, reaction,
+    # reaction_deleted); `seq` from step 2 now counts only comments (what unreadMessages counts), so
+    # a system row repeats the count of the comment before it.
+    """
+    ALTER TABLE messages ADD COLUMN verb TEXT NOT NULL DEFAULT 'comment';
+    ALTER TABLE messages ADD COLUMN system_message TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER;
+    ALTER TABLE messages ADD COLUMN reference_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN silent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN edit_actor_type TEXT;
+    ALTER TABLE messages ADD COLUMN edit_actor_id TEXT;
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        actor_type TEXT NOT NULL,
+        actor_id   TEXT NOT NULL,
+        emoji      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        entry_id   INTEGER NOT NULL,
+        PRIMARY KEY (message_id, actor_type, actor_id, emoji)
+    );
+
+    -- One row per user mentioned (or replied to) by a message: the unreadMention flags are an
+    -- indexed EXISTS past the read marker, not a scan of the history.
+    CREATE TABLE chat_mentions (
+        user_id    TEXT NOT NULL,
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, room_id, message_id)
+    );
+
+    CREATE TABLE call_members (
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        actor_type TEXT NOT NULL,
+        actor_id   TEXT NOT NULL,
+        PRIMARY KEY (room_id, actor_type, actor_id)
+    );
+    CREATE INDEX messages_parent ON messages(parent_id) WHERE parent_id IS NOT NULL;
+    -- The common read marker (X-Chat-Last-Common-Read) is the first row of this index per room.
+    CREATE INDEX read_markers_room_order ON read_markers(room_id, last_read_id);
+    """,
+    # 6: files, search (issue 11): chat attachments, the blobs they free, and the full-text index.
+    # An attachment is one upload posted as one chat message; its bytes live content-addressed
+    # under <data_dir>/files/ (storage/blobs.py), named by sha256, so equal uploads share a file.
+    # Deleting the message (or the room, by cascade) deletes the row; the trigger queues the
+    # hash in freed_blobs, and the sweeper (server/domain/attachments.py) removes the file when
+    # no attachment refers to it any more.
+    """
+    CREATE TABLE attachments (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        sha256     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        mimetype   TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        width      INTEGER,
+        height     INTEGER,
+        item_type  TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX attachments_room_item ON attachments(room_id, item_type, message_id);
+    CREATE INDEX attachments_message ON attachments(message_id);
+    CREATE INDEX attachments_sha256 ON attachments(sha256);
+    CREATE TABLE freed_blobs (
+        sha256 TEXT PRIMARY KEY
+    );
+    CREATE TRIGGER attachments_freed AFTER DELETE ON attachments BEGIN
+        INSERT OR IGNORE INTO freed_blobs (sha256) VALUES (old.sha256);
+    END;
+    -- A deleted message (step 4's soft delete: verb becomes comment_deleted) shares nothing.
+    CREATE TRIGGER messages_deleted_unshare AFTER UPDATE OF verb ON messages
+      WHEN new.verb = 'comment_deleted' BEGIN
+        DELETE FROM attachments WHERE message_id = new.id;
+    END;
+
+    -- Search: an FTS5 table keyed by message id, kept in step with messages by triggers, so every
+    -- insert, edit, delete and history clear updates it in the same transaction, whoever writes.
+    -- Only comments are indexed (not system lines, reactions or deleted messages).
+    -- `body` is the message text; `names` the names of the files it shares.
+    CREATE VIRTUAL TABLE message_search USING fts5(body, names, tokenize = 'unicode61 remove_diacritics 2');
+    CREATE TRIGGER messages_search_insert AFTER INSERT ON messages WHEN new.verb = 'comment' BEGIN
+        INSERT INTO message_search (rowid, body, names) VALUES (new.id, new.message,
+            (SELECT group_concat(json_extract(value, '$.name'), ' ')
+               FROM json_each(CASE WHEN json_valid(new.parameters) THEN new.parameters ELSE '[]' END)
+              WHERE json_extract(value, '$.type') = 'file'));
+    END;
+    CREATE TRIGGER messages_search_update AFTER UPDATE OF message, parameters, verb ON messages BEGIN
+        DELETE FROM message_search WHERE rowid = old.id;
+        INSERT INTO message_search (rowid, body, names) SELECT new.id, new.message,
+            (SELECT group_concat(json_extract(value, '$.name'), ' ')
+               FROM json_each(CASE WHEN json_valid(new.parameters) THEN new.parameters ELSE '[]' END)
+              WHERE json_extract(value, '$.type') = 'file')
+          WHERE new.verb = 'comment';
+    END;
+    CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM message_search WHERE rowid = old.id;
+    END;
+    INSERT INTO message_search (rowid, body, names) SELECT id, message, NULL FROM messages WHERE verb = 'comment';
+    """,
 ]
 
 

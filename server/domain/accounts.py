@@ -6,11 +6,13 @@ import sqlite3
 
 from signaling.events import ParticipantsChanged, RoomChanged, RoomDeleted
 from storage import accounts as accounts_db
+from storage import app_passwords as app_passwords_db
 from storage import rooms as rooms_db
 from storage import web_logins as web_logins_db
 from storage.records import RoomType, User
 
 from .calls import end_call_if_empty
+from .chat_post import SYSTEM, Outbox
 from .context import Actor, Ctx
 from .errors import BadParameter, AlreadyExists, Forbidden, GroupNotFound, NotLoggedIn, UserNotFound
 from .chat_render import USERS, actor_renamed   # renames must reach chat messages kept in the hub
@@ -39,26 +41,6 @@ def valid_display_name(name: str | None, default: str) -> str:
     if len(name) > MAX_DISPLAY_NAME:
         raise BadParameter(f"display name must be at most {MAX_DISPLAY_NAME} characters")
     return name
-
-
-async def authenticate(ctx: Ctx, user_id: str, password: str, client: str) -> User | None:
-    """Basic-auth check. A recent success is answered from memory (no query, no argon2);
-    repeated failures are throttled (429)."""
-    cached = ctx.passwords.cached_user(user_id, password)
-    if cached is not None:
-        return cached
-    throttle_key = (client, "user:" + user_id)
-    ctx.passwords.throttle.check(throttle_key)
-    generation = ctx.passwords.generation(user_id)
-    user = await ctx.db.run(lambda conn: accounts_db.get_user(conn, user_id))
-    # An unknown user still costs one verify, so response times do not reveal which ids exist.
-    stored_hash = user.password_hash if user is not None else await ctx.passwords.dummy_hash()
-    if not await ctx.passwords.verify(stored_hash, password) or user is None:
-        ctx.passwords.throttle.failed(throttle_key)
-        return None
-    ctx.passwords.throttle.succeeded(throttle_key)
-    ctx.passwords.remember(user, password, generation)
-    return user
 
 
 async def add_user(ctx: Ctx, user_id: str | None, password: str | None, display_name: str | None = None,
@@ -90,7 +72,9 @@ async def list_users(ctx: Ctx, search: str = "") -> list[User]:
     return await ctx.db.run(lambda conn: accounts_db.list_users(conn, search))
 
 
-async def set_password(ctx: Ctx, user_id: str, password: str | None) -> None:
+async def set_password(ctx: Ctx, user_id: str, password: str | None, *, revoke_app_passwords: bool = False) -> None:
+    """App passwords survive a password change (as in Nextcloud: clients keep working) unless
+    `revoke_app_passwords`; browser logins always end."""
     password_hash = await ctx.passwords.hash(valid_password(password))
 
     def unit(conn: sqlite3.Connection) -> None:
@@ -98,6 +82,8 @@ async def set_password(ctx: Ctx, user_id: str, password: str | None) -> None:
             raise UserNotFound(f"user {user_id} does not exist")
         accounts_db.set_password_hash(conn, user_id, password_hash)
         web_logins_db.delete_of_user(conn, user_id)   # a new password ends every browser login
+        if revoke_app_passwords:
+            app_passwords_db.delete_of_user(conn, user_id)
     await ctx.db.run(unit)
     ctx.passwords.forget_user(user_id)
 
@@ -138,10 +124,11 @@ async def delete_user(ctx: Ctx, user_id: str) -> None:
                 changed.append((room.token, room.id))
         accounts_db.delete_user(conn, user_id)   # cascades to the remaining participant rows
         # They may have been the last one in a call.
-        ended = {room_id for _, room_id in changed if end_call_if_empty(conn, room_id)}
+        ended = {room_id for _, room_id in changed if end_call_if_empty(conn, room_id, out, SYSTEM, ctx.now())}
         rooms_db.drop_dead_cookie_sessions(conn)
         return deleted, changed, sessions, ended
-    deleted, changed, sessions, ended = await ctx.db.run(unit)
+    out = Outbox(ctx.hub)   # call summaries of calls the user was the last one in
+    deleted, changed, sessions, ended = await ctx.db.run(unit, after_commit=out.hook())
     ctx.passwords.forget_user(user_id)
     for session in sessions:
         ctx.hub.presence.forget(session)

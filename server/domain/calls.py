@@ -12,17 +12,24 @@ from signaling.events import ParticipantsChanged, RoomChanged
 from storage import rooms as rooms_db
 from storage.records import Participant, Room, RoomType
 
+from storage import chat_state
+
 from . import access
+from . import system_messages as system
+from .chat_post import Author, Outbox, participant_author
 from .context import Actor, Ctx
 from .errors import RoomNotFound, SessionNotFound
 
 
-def end_call_if_empty(conn: sqlite3.Connection, room_id: int) -> bool:
-    """Clear active_since when no session is in the call any more. True if the call ended."""
+def end_call_if_empty(conn: sqlite3.Connection, room_id: int, out: Outbox, author: Author, now: int) -> bool:
+    """Clear active_since when no session is in the call any more, and post the call summary
+    (`call_ended`, by `author`: the last one to leave, or the server) in the same transaction.
+    True if the call ended."""
     room = rooms_db.room_by_id(conn, room_id)
     if room is None or room.active_since is None or rooms_db.any_in_call(conn, room_id):
         return False
     rooms_db.end_call(conn, room_id)
+    system.call_ended(conn, out, room, author, room.active_since, now)
     return True
 
 
@@ -65,27 +72,43 @@ def _call_participant(conn: sqlite3.Connection, actor: Actor, token: str, *, lea
 
 
 async def join_call(ctx: Ctx, actor: Actor, token: str) -> None:
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
         room, me = _call_participant(conn, actor, token, leaving=False)  # type: ignore[misc]
+        author = participant_author(me)
+        already = me.in_call
         rooms_db.set_in_call(conn, me.id, True)
         started = room.active_since is None
+        if started:
+            chat_state.take_call_members(conn, room.id)   # leftovers of a call that ended uncleanly
         rooms_db.start_call(conn, room.id, ctx.now(), guest=me.is_guest and room.type == RoomType.PUBLIC)
+        chat_state.add_call_member(conn, room.id, author.actor_type, author.actor_id)
+        if started:
+            system.post_system(conn, out, room, author, "call_started", now=ctx.now())
+        elif not already:
+            system.post_system(conn, out, room, author, "call_joined", now=ctx.now())
         return room, started
-    room, started = await ctx.db.run(unit)
+    room, started = await ctx.db.run(unit, after_commit=out.hook())
     ctx.hub.publish(ParticipantsChanged(room.token, room.id))
     if started:
         ctx.hub.publish(RoomChanged(room.token, room.id))
 
 
 async def leave_call(ctx: Ctx, actor: Actor, token: str) -> None:
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
         found = _call_participant(conn, actor, token, leaving=True)
         if found is None:
             return None, False
         room, me = found
         rooms_db.set_in_call(conn, me.id, False)
-        return room, end_call_if_empty(conn, room.id)
-    room, ended = await ctx.db.run(unit)
+        author = participant_author(me)
+        if me.in_call and rooms_db.any_in_call(conn, room.id):
+            system.post_system(conn, out, room, author, "call_left", now=ctx.now())
+        return room, end_call_if_empty(conn, room.id, out, author, ctx.now())
+    room, ended = await ctx.db.run(unit, after_commit=out.hook())
     if room is not None:
         ctx.hub.publish(ParticipantsChanged(room.token, room.id))
         if ended:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from signaling.hub import Hub
 from storage.db import Database
@@ -24,6 +24,7 @@ class Actor:
     user_id: UserId | None
     cookie_hash: str | None
     client: str = ""   # remote address, for the brute-force throttle
+    app_password_id: int | None = None   # the app password this request authenticated with, if any
 
     @property
     def is_guest(self) -> bool:
@@ -38,6 +39,7 @@ class Ctx:
     passwords: PasswordService
     secret: bytes
     clock: Callable[[], float] = field(default=time.time)
+    files: Any = None   # attachments.FilesState, set by attachments.install at start-up
 
     def now(self) -> int:
         return int(self.clock())

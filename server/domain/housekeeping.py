@@ -15,6 +15,7 @@ from storage import rooms as rooms_db
 from storage.records import ParticipantType
 
 from .calls import end_call_if_empty
+from .chat_post import SYSTEM, Outbox
 from .context import Ctx
 
 log = logging.getLogger("parley.housekeeping")
@@ -24,6 +25,7 @@ async def run_once(ctx: Ctx, now: int) -> int:
     """One round; returns how many sessions were expired."""
     pings = ctx.hub.presence.drain()
     cutoff = now - ctx.config.session_timeout
+    out = Outbox(ctx.hub)   # call summaries of calls that ended here, posted by the server
 
     def unit(conn: sqlite3.Connection):
         if pings:
@@ -43,16 +45,16 @@ async def run_once(ctx: Ctx, now: int) -> int:
                 touched[room.id] = room.token
         for p in rooms_db.stale_guests_without_session(conn):
             rooms_db.delete_participant(conn, p.id)
-        ended = [room_id for room_id in touched if end_call_if_empty(conn, room_id)]
+        ended = [room_id for room_id in touched if end_call_if_empty(conn, room_id, out, SYSTEM, now)]
         # Calls whose last in-call session vanished without an event (e.g. across a restart).
         for room in rooms_db.rooms_with_call(conn):
-            if end_call_if_empty(conn, room.id):
+            if end_call_if_empty(conn, room.id, out, SYSTEM, now):
                 touched[room.id] = room.token
                 ended.append(room.id)
         if expired:
             rooms_db.drop_dead_cookie_sessions(conn)
         return touched, expired, ended
-    touched, expired, ended = await ctx.db.run(unit)
+    touched, expired, ended = await ctx.db.run(unit, after_commit=out.hook())
     for session in expired:
         ctx.hub.presence.forget(session)
     for room_id, token in touched.items():

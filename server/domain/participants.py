@@ -10,7 +10,9 @@ from storage import rooms as rooms_db
 from storage.records import NO_SESSION, ParticipantType, RoomType
 
 from . import access
+from . import system_messages as system
 from .calls import end_call_if_empty
+from .chat_post import Outbox, author_of
 from .context import Actor, Ctx
 from .errors import BadParameter, Forbidden, ParticipantNotFound, PreconditionFailed, UserNotFound
 
@@ -49,11 +51,14 @@ async def list_participants(ctx: Ctx, actor: Actor, token: str) -> list[dict[str
 
 async def add_participant(ctx: Ctx, actor: Actor, token: str, user_id: str | None) -> dict[str, Any] | None:
     """Adding a third user turns a one-to-one room into a group room (answered with {"type": 2})."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
-        room, _ = access.moderated_room(conn, actor, token)
+        room, me = access.moderated_room(conn, actor, token)
         if not user_id:
             raise BadParameter("newParticipant is required")
         if rooms_db.participant_of_user(conn, room.id, user_id):
+            out.event(ParticipantsChanged(room.token, room.id))
             return room, None
         if accounts_db.get_user(conn, user_id) is None:
             raise UserNotFound(f"user {user_id} does not exist")
@@ -62,18 +67,21 @@ async def add_participant(ctx: Ctx, actor: Actor, token: str, user_id: str | Non
             rooms_db.set_room_type(conn, room.id, RoomType.GROUP)
             data = {"type": int(RoomType.GROUP)}
         rooms_db.insert_participant(conn, room.id, user_id, ParticipantType.USER)
+        system.user_change(conn, out, room, author_of(actor, me), "user_added", user_id, ctx.now())
+        out.event(ParticipantsChanged(room.token, room.id))
+        if data is not None:
+            out.event(RoomChanged(room.token, room.id))
         return room, data
-    room, data = await ctx.db.run(unit)
-    ctx.hub.publish(ParticipantsChanged(room.token, room.id))
-    if data is not None:
-        ctx.hub.publish(RoomChanged(room.token, room.id))
+    _, data = await ctx.db.run(unit, after_commit=out.hook())
     return data
 
 
 async def remove_participant(ctx: Ctx, actor: Actor, token: str, user_id: str | None) -> None:
     """Any removal from a one-to-one room deletes it. Owners cannot be removed."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
-        room, _ = access.moderated_room(conn, actor, token)
+        room, me = access.moderated_room(conn, actor, token)
         if room.type == RoomType.ONE_TO_ONE:
             rooms_db.delete_room(conn, room.id)
             return room, True
@@ -85,16 +93,23 @@ async def remove_participant(ctx: Ctx, actor: Actor, token: str, user_id: str | 
         if target.type == ParticipantType.OWNER:
             raise Forbidden("owners cannot be removed")
         rooms_db.delete_participant(conn, target.id)
-        end_call_if_empty(conn, room.id)
+        author = author_of(actor, me)
+        if target.user_id is not None and target.type != ParticipantType.USER_SELF_JOINED:
+            system.user_change(conn, out, room, author, "user_removed", target.user_id, ctx.now())
+        end_call_if_empty(conn, room.id, out, author, ctx.now())
+        out.event(ParticipantsChanged(room.token, room.id))
         return room, False
-    room, deleted = await ctx.db.run(unit)
-    ctx.hub.publish(RoomDeleted(room.token, room.id) if deleted else ParticipantsChanged(room.token, room.id))
+    room, deleted = await ctx.db.run(unit, after_commit=out.hook())
+    if deleted:
+        ctx.hub.publish(RoomDeleted(room.token, room.id))
 
 
 async def remove_self(ctx: Ctx, actor: Actor, token: str) -> None:
     """Leave for good. The room is deleted if it is one-to-one or the caller is its last invited
     member (type 1-3). Unlike Talk, a self-joined (type 5) user leaving never deletes the room:
     Talk counted only invited rows, so a link follower could delete the owner's public room."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
         room, me = access.member_room(conn, actor, token)
         invited = sum(1 for p in rooms_db.participants(conn, room.id) if p.type.is_invited_user)
@@ -103,15 +118,22 @@ async def remove_self(ctx: Ctx, actor: Actor, token: str) -> None:
             rooms_db.delete_room(conn, room.id)
             return room, True
         rooms_db.delete_participant(conn, me.id)
-        end_call_if_empty(conn, room.id)
+        author = author_of(actor, me)
+        if me.type != ParticipantType.USER_SELF_JOINED:
+            system.user_change(conn, out, room, author, "user_removed", me.user_id, ctx.now())  # type: ignore[arg-type]
+        end_call_if_empty(conn, room.id, out, author, ctx.now())
+        out.event(ParticipantsChanged(room.token, room.id))
         return room, False
-    room, deleted = await ctx.db.run(unit)
-    ctx.hub.publish(RoomDeleted(room.token, room.id) if deleted else ParticipantsChanged(room.token, room.id))
+    room, deleted = await ctx.db.run(unit, after_commit=out.hook())
+    if deleted:
+        ctx.hub.publish(RoomDeleted(room.token, room.id))
 
 
 async def remove_guest(ctx: Ctx, actor: Actor, token: str, session_id: str | None) -> None:
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
-        room, _ = access.moderated_room(conn, actor, token)
+        room, me = access.moderated_room(conn, actor, token)
         if not session_id:
             raise BadParameter("participant (the guest's session id) is required")
         target = rooms_db.participant_by_session(conn, session_id)
@@ -120,16 +142,18 @@ async def remove_guest(ctx: Ctx, actor: Actor, token: str, session_id: str | Non
         if target.type != ParticipantType.GUEST:
             raise Forbidden("that session is not a guest")
         rooms_db.delete_participant(conn, target.id)
-        end_call_if_empty(conn, room.id)
+        end_call_if_empty(conn, room.id, out, author_of(actor, me), ctx.now())
+        out.event(ParticipantsChanged(room.token, room.id))
         return room
-    room = await ctx.db.run(unit)
+    await ctx.db.run(unit, after_commit=out.hook())
     if session_id:
         ctx.hub.presence.forget(session_id)
-    ctx.hub.publish(ParticipantsChanged(room.token, room.id))
 
 
 async def set_moderator(ctx: Ctx, actor: Actor, token: str, user_id: str | None, promote: bool) -> None:
     """Promote type 3 → 2, or demote 2 → 3; anything else is 412. Demoting yourself is 403."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
         if not promote:
             access.require_user(actor)
@@ -139,7 +163,7 @@ async def set_moderator(ctx: Ctx, actor: Actor, token: str, user_id: str | None,
                 raise RoomNotFound()
             if user_id == actor.user_id:
                 raise Forbidden("you cannot demote yourself")
-        room, _ = access.moderated_room(conn, actor, token)
+        room, me = access.moderated_room(conn, actor, token)
         if not user_id:
             raise BadParameter("participant is required")
         target = rooms_db.participant_of_user(conn, room.id, user_id)
@@ -151,6 +175,8 @@ async def set_moderator(ctx: Ctx, actor: Actor, token: str, user_id: str | None,
                 f"{user_id} is not a {'plain invited user' if promote else 'moderator'} (type {int(target.type)})")
         rooms_db.set_participant_type(conn, target.id,
                                       ParticipantType.MODERATOR if promote else ParticipantType.USER)
+        system.user_change(conn, out, room, author_of(actor, me),
+                           "moderator_promoted" if promote else "moderator_demoted", user_id, ctx.now())
+        out.event(ParticipantsChanged(room.token, room.id))
         return room
-    room = await ctx.db.run(unit)
-    ctx.hub.publish(ParticipantsChanged(room.token, room.id))
+    await ctx.db.run(unit, after_commit=out.hook())

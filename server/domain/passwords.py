@@ -1,18 +1,22 @@
-"""argon2id hashing off the event loop, a verification cache for Basic auth, and a throttle.
+"""argon2id hashing on the dedicated hashers, a verification cache for Basic auth, and a throttle.
 
 Basic auth sends the password with every request, and an argon2id verify costs tens of
 milliseconds of CPU. A successful verification is therefore remembered under an HMAC of the
 credential keyed with a per-process secret (so the cache never holds a password or a reusable
-hash), for a short time, and forgotten when the password changes or the user is deleted.
+hash) for as long as it keeps being used (sliding expiry), up to a hard bound drawn per entry with
+jitter, so entries made together (a restart's reconnect storm) do not all expire together. It is
+forgotten at once when the password changes or the user is deleted.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import hmac
+import random
 import secrets
 import time
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -23,10 +27,21 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from storage.records import User
 
 from .errors import TooManyAttempts
+from .hashing import HashWorkers
+from .login_guard import LoginGuard, LoginStats
 
-def make_hasher(time_cost: int = 3, memory_kib: int = 65536) -> PasswordHasher:
-    """argon2id. The defaults are the library's (t=3, m=64 MiB, p=4); tests use cheaper ones."""
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+# Chosen on the project machine (docs/PERFORMANCE.md#password-hashing): one verification takes
+# ~50 ms and 32 MiB there, above OWASP's argon2id minimum (19 MiB, t=2, p=1). p=1 because the
+# parallelism comes from the hash workers, one thread per core, not from inside one hash.
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 32768
+ARGON2_PARALLELISM = 1
+
+
+def make_hasher(time_cost: int = ARGON2_TIME_COST, memory_kib: int = ARGON2_MEMORY_KIB,
+                parallelism: int = ARGON2_PARALLELISM) -> PasswordHasher:
+    """argon2id with Parley's defaults (above); tests use cheaper ones."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
 def verify_sync(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
@@ -57,7 +72,8 @@ class Throttle:
             failures.popleft()
         if len(failures) >= self.limit:
             self.refusals_total += 1
-            raise TooManyAttempts(f"too many failed attempts; retry in {int(failures[0] + self.window - now) + 1} s")
+            wait = int(failures[0] + self.window - now) + 1
+            raise TooManyAttempts(f"too many failed attempts; retry in {wait} s", retry_after=wait)
 
     def failed(self, key: tuple[str, str]) -> None:
         self.failures_total += 1
@@ -70,43 +86,79 @@ class Throttle:
         self._failures.pop(key, None)
 
 
-class PasswordService:
-    """Hashing, verification, and the Basic-auth cache.
+@dataclass(slots=True)
+class CachedLogin:
+    """A remembered successful verification. `app_password_id` is set when the credential was an
+    app password (server/domain/app_passwords.py) rather than the account password."""
+    user: User
+    app_password_id: int | None
+    idle_deadline: float
+    hard_deadline: float
 
-    A cache hit costs no database query: it holds the verified `User`. Three things keep it honest:
-    - `forget_user` (password change, deletion) drops the user's entries and bumps the user's
-      generation; a verification that started before the bump is not remembered (`remember` takes
-      the generation read before verifying), so a slow verify cannot revive an old password;
+
+class PasswordService:
+    """Hashing, verification, the Basic-auth cache, and the login throttles.
+
+    A cache hit costs no database query: it holds the verified `User`. Four things keep it honest:
+    - `forget_user` (password change, deletion, app password revoked) drops the user's entries and
+      bumps the user's generation; a verification that started before the bump is not remembered
+      (`remember` takes the generation read before verifying), so a slow verify cannot revive an
+      old password;
     - the same call rewrites a marker file in the data directory, and every hit first compares the
       marker's stat with the last one seen: a change made by another process (the `parley` CLI on
       the same data directory) clears the whole cache before the next request is served;
-    - entries expire after `cache_seconds`.
+    - an entry unused for `cache_seconds` expires (each hit pushes that back);
+    - an entry lives at most `cache_max_seconds` × a random factor in [1 - jitter, 1], however
+      often it is used, so a verification made before some change it cannot see is re-checked.
     """
 
-    def __init__(self, cache_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, cache_seconds: float = 600.0, clock: Callable[[], float] = time.monotonic,
                  max_cached: int = 10_000, hasher: PasswordHasher | None = None,
-                 marker: Path | None = None) -> None:
+                 marker: Path | None = None, *, cache_max_seconds: float = 3600.0,
+                 jitter: float = 0.2, workers: HashWorkers | None = None,
+                 guard: LoginGuard | None = None, rng: random.Random | None = None) -> None:
         self.hasher = hasher or make_hasher()
         self._key = secrets.token_bytes(32)
-        self._cache: OrderedDict[bytes, tuple[User, float]] = OrderedDict()
+        self._cache: OrderedDict[bytes, CachedLogin] = OrderedDict()
         self._by_user: dict[str, set[bytes]] = {}
         self._generation: dict[str, int] = {}
         self.cache_seconds, self.clock, self.max_cached = cache_seconds, clock, max_cached
+        self.cache_max_seconds, self.jitter = cache_max_seconds, jitter
+        self._rng = rng or random.Random()
+        self.workers = workers or HashWorkers()
         self.throttle = Throttle()
+        self.guard = guard or LoginGuard()
+        self.stats = LoginStats()
         self._marker = marker
         self._dummy: str | None = None
+        self._dummy_lock = trio.Lock()
         self._marker_seen = self._marker_stat()
 
     async def hash(self, password: str) -> str:
-        return await trio.to_thread.run_sync(self.hasher.hash, password)
-
-    async def dummy_hash(self) -> str:
-        if self._dummy is None:
-            self._dummy = await self.hash(secrets.token_hex(16))
-        return self._dummy
+        """Raises `Overloaded` (503) when the hashers' queue is full."""
+        return await self.workers.run(self.hasher.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        return await trio.to_thread.run_sync(verify_sync, self.hasher, password_hash, password)
+        """Raises `Overloaded` (503) when the hashers' queue is full."""
+        return await self.workers.run(verify_sync, self.hasher, password_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when `password_hash` was made with other argon2 parameters than the current ones."""
+        try:
+            return self.hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
+            return False
+
+    async def dummy_hash(self) -> str:
+        """A hash of a random password with the current parameters: unknown users are verified
+        against it, so they cost (and take) as long as a wrong password of a known user."""
+        async with self._dummy_lock:
+            if self._dummy is None:
+                self._dummy = await self.hash(secrets.token_hex(16))
+        return self._dummy
+
+    def close(self) -> None:
+        self.workers.close()
 
     def _cache_key(self, user_id: str, password: str) -> bytes:
         return hmac.new(self._key, f"{user_id}\0{password}".encode(), hashlib.sha256).digest()
@@ -123,8 +175,9 @@ class PasswordService:
     def generation(self, user_id: str) -> int:
         return self._generation.get(user_id, 0)
 
-    def cached_user(self, user_id: str, password: str) -> User | None:
-        """The user, if this password was verified recently and nothing changed since."""
+    def cached(self, user_id: str, password: str) -> CachedLogin | None:
+        """The remembered login, if this password was verified and nothing changed since; a hit
+        extends the entry's idle deadline (never past its hard one)."""
         if self._marker is not None:
             seen = self._marker_stat()
             if seen != self._marker_seen:
@@ -136,23 +189,34 @@ class PasswordService:
         hit = self._cache.get(key)
         if hit is None:
             return None
-        if hit[1] < self.clock():
+        now = self.clock()
+        if now >= hit.idle_deadline or now >= hit.hard_deadline:
             self._drop(key)
             return None
-        return hit[0]
+        hit.idle_deadline = now + self.cache_seconds
+        self._cache.move_to_end(key)   # the bound evicts the least recently used
+        return hit
 
-    def remember(self, user: User, password: str, generation: int) -> None:
+    def cached_user(self, user_id: str, password: str) -> User | None:
+        hit = self.cached(user_id, password)
+        return hit.user if hit is not None else None
+
+    def remember(self, user: User, password: str, generation: int, app_password_id: int | None = None) -> None:
         """Cache a successful verification that started at `generation` (see `generation()`)."""
         if generation != self.generation(user.id):
             return
         key = self._cache_key(user.id, password)
-        self._cache[key] = (user, self.clock() + self.cache_seconds)
+        now = self.clock()
+        lifetime = self.cache_max_seconds * (1 - self.jitter * self._rng.random())
+        self._cache[key] = CachedLogin(user, app_password_id, now + self.cache_seconds, now + lifetime)
+        self._cache.move_to_end(key)
         self._by_user.setdefault(user.id, set()).add(key)
         while len(self._cache) > self.max_cached:
             self._drop(next(iter(self._cache)))
 
     def forget_user(self, user_id: str) -> None:
-        """Call after a password change or an account deletion has committed."""
+        """Call after a password change, an account deletion or an app password revocation has
+        committed."""
         self._generation[user_id] = self.generation(user_id) + 1
         for key in self._by_user.pop(user_id, set()):
             self._cache.pop(key, None)
@@ -164,7 +228,7 @@ class PasswordService:
             self._marker_seen = self._marker_stat()
 
     def _drop(self, key: bytes) -> None:
-        user, _ = self._cache.pop(key)
+        user = self._cache.pop(key).user
         keys = self._by_user.get(user.id)
         if keys:
             keys.discard(key)

@@ -10,6 +10,7 @@ from storage import messages as messages_db
 from storage import rooms as rooms_db
 from storage.records import NO_SESSION, Participant, ParticipantType, Room, RoomType
 
+from . import read_markers
 from .context import Actor
 
 
@@ -72,6 +73,7 @@ def room_object(conn: sqlite3.Connection, room: Room, me: Participant | None, ac
         "participants": participants_map or [],
         "numGuests": num_guests,
         "guestList": guest_list,
+        **read_markers.room_fields(conn, room, actor.user_id),
     }
 
 
@@ -94,4 +96,8 @@ def reduced_room_object(room: Room) -> dict[str, Any]:
         "participants": [],
         "numGuests": 0,
         "guestList": "",
+        "lastReadMessage": 0,
+        "unreadMention": False,
+        "unreadMentionDirect": False,
+        "lastCommonReadMessage": 0,
     }

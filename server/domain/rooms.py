@@ -12,6 +12,8 @@ from storage import rooms as rooms_db
 from storage.records import ParticipantType, RoomType
 
 from . import access, ids
+from . import system_messages as system
+from .chat_post import Author, Outbox, author_of
 from .context import Actor, Ctx
 from .errors import BadParameter, Forbidden, GroupNotFound, NotAllowedHere, UserNotFound
 from .room_view import room_object
@@ -36,6 +38,12 @@ async def create_room(ctx: Ctx, actor: Actor, room_type: int | None, invite: str
     """Returns (status, data): 201 with token/name/displayName, or 200 {token} for an existing one-to-one."""
     me = access.require_user(actor)
     room_name = valid_room_name(name)
+    out = Outbox(ctx.hub)
+    creator = Author("users", me)
+
+    def created(conn: sqlite3.Connection, token: str) -> None:
+        """conversation_created in the same transaction as the room."""
+        system.conversation_created(conn, out, rooms_db.room_by_token(conn, token), creator, ctx.now())
 
     def unit(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
         if room_type == RoomType.ONE_TO_ONE:
@@ -51,6 +59,7 @@ async def create_room(ctx: Ctx, actor: Actor, room_type: int | None, invite: str
             room_id = rooms_db.insert_room(conn, token, RoomType.ONE_TO_ONE, "")
             rooms_db.insert_participant(conn, room_id, me, ParticipantType.OWNER)
             rooms_db.insert_participant(conn, room_id, target.id, ParticipantType.OWNER)
+            created(conn, token)
             return 201, {"token": token, "name": "", "displayName": target.display_name}
         if room_type == RoomType.GROUP:
             members: list[str] = []
@@ -65,14 +74,16 @@ async def create_room(ctx: Ctx, actor: Actor, room_type: int | None, invite: str
             rooms_db.insert_participant(conn, room_id, me, ParticipantType.OWNER)
             for user_id in members:
                 rooms_db.insert_participant(conn, room_id, user_id, ParticipantType.USER)
+            created(conn, token)
             return 201, {"token": token, "name": final_name, "displayName": final_name}
         if room_type == RoomType.PUBLIC:
             token = ids.new_room_token(conn)
             room_id = rooms_db.insert_room(conn, token, RoomType.PUBLIC, room_name)
             rooms_db.insert_participant(conn, room_id, me, ParticipantType.OWNER)
+            created(conn, token)
             return 201, {"token": token, "name": room_name, "displayName": room_name}
         raise BadParameter("roomType must be 1 (one-to-one), 2 (group) or 3 (public)")
-    return await ctx.db.run(unit)
+    return await ctx.db.run(unit, after_commit=out.hook())
 
 
 async def list_rooms(ctx: Ctx, actor: Actor) -> list[dict[str, Any]]:
@@ -96,8 +107,10 @@ async def get_room(ctx: Ctx, actor: Actor, token: str) -> dict[str, Any]:
 
 async def rename_room(ctx: Ctx, actor: Actor, token: str, name: str | None) -> None:
     """404 → 403 → 400 (missing or over-long name) → 405 (one-to-one), in Talk's order."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
-        room, _ = access.moderated_room(conn, actor, token)
+        room, me = access.moderated_room(conn, actor, token)
         if name is None:
             raise BadParameter("roomName is required")
         new_name = valid_room_name(name)
@@ -106,10 +119,10 @@ async def rename_room(ctx: Ctx, actor: Actor, token: str, name: str | None) -> N
                 return None
             raise NotAllowedHere("one-to-one conversations cannot be renamed")
         rooms_db.set_room_name(conn, room.id, new_name)
+        system.conversation_renamed(conn, out, room, author_of(actor, me), room.name, new_name, ctx.now())
+        out.event(RoomChanged(room.token, room.id))
         return room
-    room = await ctx.db.run(unit)
-    if room is not None:
-        ctx.hub.publish(RoomChanged(room.token, room.id))
+    await ctx.db.run(unit, after_commit=out.hook())
 
 
 async def delete_room(ctx: Ctx, actor: Actor, token: str) -> None:
@@ -124,24 +137,25 @@ async def delete_room(ctx: Ctx, actor: Actor, token: str) -> None:
 
 async def set_public(ctx: Ctx, actor: Actor, token: str, public: bool) -> None:
     """Making a room private removes its guests and self-joined users."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
-        room, _ = access.moderated_room(conn, actor, token)
+        room, me = access.moderated_room(conn, actor, token)
+        author = author_of(actor, me)
         if public and room.type != RoomType.PUBLIC:
             rooms_db.set_room_type(conn, room.id, RoomType.PUBLIC)
-            return room, False
-        if not public and room.type == RoomType.PUBLIC:
+            system.post_system(conn, out, room, author, "guests_allowed", now=ctx.now())
+            out.event(RoomChanged(room.token, room.id))
+        elif not public and room.type == RoomType.PUBLIC:
             rooms_db.set_room_type(conn, room.id, RoomType.GROUP)
             rooms_db.delete_participants_of_types(
                 conn, room.id, (ParticipantType.GUEST, ParticipantType.USER_SELF_JOINED))
             from .calls import end_call_if_empty
-            end_call_if_empty(conn, room.id)
-            return room, True
-        return None, False
-    room, removed = await ctx.db.run(unit)
-    if room is not None:
-        ctx.hub.publish(RoomChanged(room.token, room.id))
-        if removed:
-            ctx.hub.publish(ParticipantsChanged(room.token, room.id))
+            system.post_system(conn, out, room, author, "guests_disallowed", now=ctx.now())
+            end_call_if_empty(conn, room.id, out, author, ctx.now())
+            out.event(RoomChanged(room.token, room.id))
+            out.event(ParticipantsChanged(room.token, room.id))
+    await ctx.db.run(unit, after_commit=out.hook())
 
 
 async def set_password(ctx: Ctx, actor: Actor, token: str, password: str | None) -> None:
@@ -155,11 +169,14 @@ async def set_password(ctx: Ctx, actor: Actor, token: str, password: str | None)
             raise Forbidden("only public rooms can have a password")
     await ctx.db.run(check)
     password_hash = await ctx.passwords.hash(password) if password else ""
+    out = Outbox(ctx.hub)
 
     def unit(conn: sqlite3.Connection):
         check(conn)   # again: the room may have changed while hashing
-        room = rooms_db.room_by_token(conn, token)
+        room, me = access.moderated_room(conn, actor, token)
         rooms_db.set_room_password(conn, room.id, password_hash)
-        return room
-    room = await ctx.db.run(unit)
-    ctx.hub.publish(RoomChanged(room.token, room.id))
+        if password_hash or room.has_password:
+            system.post_system(conn, out, room, author_of(actor, me),
+                               "password_set" if password_hash else "password_removed", now=ctx.now())
+        out.event(RoomChanged(room.token, room.id))
+    await ctx.db.run(unit, after_commit=out.hook())

@@ -9,6 +9,7 @@ from storage.records import ParticipantType
 
 from . import access, ids
 from .calls import end_call_if_empty
+from .chat_post import Outbox, participant_author
 from .context import Actor, Ctx
 from .errors import BadParameter, WrongPassword
 
@@ -65,6 +66,8 @@ async def join_room(ctx: Ctx, actor: Actor, token: str, password: str | None) ->
 async def leave_room(ctx: Ctx, actor: Actor, token: str) -> None:
     """End the session. Always succeeds (Talk swallows not-found here). Guests and self-joined
     users lose their row; invited users keep it with no session and out of the call."""
+    out = Outbox(ctx.hub)
+
     def unit(conn: sqlite3.Connection):
         session = access.cookie_session(conn, actor, token)
         if actor.cookie_hash is not None:
@@ -86,10 +89,9 @@ async def leave_room(ctx: Ctx, actor: Actor, token: str) -> None:
             else:
                 rooms_db.end_session(conn, row.id)
             session = row.session_id
-        end_call_if_empty(conn, room.id)
+        end_call_if_empty(conn, room.id, out, participant_author(row), ctx.now())
+        out.event(ParticipantsChanged(room.token, room.id))
         return room, session
-    room, session = await ctx.db.run(unit)
+    room, session = await ctx.db.run(unit, after_commit=out.hook())
     if session:
         ctx.hub.presence.forget(session)
-    if room is not None:
-        ctx.hub.publish(ParticipantsChanged(room.token, room.id))

@@ -23,6 +23,7 @@ from storage.records import Participant, ParticipantType, Room
 
 from . import access
 from .calls import end_call_if_empty
+from .chat_post import Outbox, participant_author
 from .context import Actor, Ctx
 from .errors import BadParameter
 
@@ -190,8 +191,9 @@ class SignalingBackend:
                 rooms_db.delete_participant(conn, row.id)
             else:
                 rooms_db.end_session(conn, row.id)
-            return room, end_call_if_empty(conn, room.id)
-        room, ended = await self.ctx.db.run(unit)
+            return room, end_call_if_empty(conn, room.id, out, participant_author(row), self.ctx.now())
+        out = Outbox(self.ctx.hub)
+        room, ended = await self.ctx.db.run(unit, after_commit=out.hook())
         self.ctx.hub.presence.forget(session_id)
         if room is not None:
             self.ctx.hub.publish(ParticipantsChanged(room.token, room.id))

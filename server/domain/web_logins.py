@@ -13,7 +13,7 @@ import sqlite3
 from storage import web_logins as web_logins_db
 from storage.records import User
 
-from . import accounts
+from . import logins
 from .context import Ctx
 from .errors import BadParameter, NotLoggedIn
 
@@ -29,9 +29,10 @@ async def log_in(ctx: Ctx, user_id: str | None, password: str | None, client: st
     store a new login. Returns (cookie value, user). Raises NotLoggedIn for wrong credentials."""
     if not user_id or not password:
         raise BadParameter("user and password are required")
-    user = await accounts.authenticate(ctx, user_id, password, client)
-    if user is None:
+    login = await logins.authenticate(ctx, user_id, password, client, allow_app_passwords=False)
+    if login is None:
         raise NotLoggedIn("wrong user name or password")
+    user = login.user
     return await start_login(ctx, user), user
 
 

@@ -25,15 +25,18 @@ class Endpoint:
     handler: Handler
     login: bool
     csrf: bool
+    body: bool = True   # False: parameters from the query and path only; the route reads the body
 
 
 ENDPOINTS: list[Endpoint] = []
 
 
-def endpoint(rule: str, *methods: str, login: bool = False, csrf: bool = True) -> Callable[[Handler], Handler]:
-    """Declare `handler(ctx, actor, params, **path) -> Response` for `rule` (after `/ocs/v{1,2}.php`)."""
+def endpoint(rule: str, *methods: str, login: bool = False, csrf: bool = True,
+             body: bool = True) -> Callable[[Handler], Handler]:
+    """Declare `handler(ctx, actor, params, **path) -> Response` for `rule` (after `/ocs/v{1,2}.php`).
+    `body=False` leaves the request body unread (streamed uploads, server/routes/upload_stream.py)."""
     def decorate(handler: Handler) -> Handler:
-        ENDPOINTS.append(Endpoint(rule, methods, handler, login, csrf))
+        ENDPOINTS.append(Endpoint(rule, methods, handler, login, csrf, body))
         return handler
     return decorate
 
@@ -47,7 +50,7 @@ def _view(ep: Endpoint) -> Callable[..., Awaitable[Response]]:
     async def view(**path: Any) -> Response:
         context = ctx()
         actor: Actor = await current_actor(context, login_required=ep.login, csrf=ep.csrf)
-        params = await Params.load(path)
+        params = await Params.load(path, body=ep.body)
         response = await ep.handler(context, actor, params, **path)
         if "new_cookie" in g and g.get("session_written") and response.status_code < 400:
             response.set_cookie(COOKIE_NAME, g.new_cookie, httponly=True, samesite="Lax", path="/",

@@ -158,11 +158,14 @@ class ChatPollMiddleware:
         as_json = ocs.json_wanted(fmt if fmt in ("json", "xml") else None, accept)
         values["token"] = token   # Params.load: path parameters override the query
         try:
-            page = await receive_page(self.app.parley_ctx, actor, Params(values), token)  # type: ignore[attr-defined]
-            if not page:
+            result = await receive_page(self.app.parley_ctx, actor, Params(values), token)  # type: ignore[attr-defined]
+            page = result.messages
+            if not page and not result.changed:
                 return 304, [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", b"0")], b""
             status, body, content_type = ocs.encode(page, 200, version, as_json, memo=getattr(page, "memo", None))
-            extra = [(b"x-chat-last-given", str(page[-1]["id"]).encode())]
+            # The headers of routes/chat.py's `_headers`, in the same order.
+            extra = [(b"x-chat-last-given", str(page[-1]["id"]).encode())] if page else []
+            extra.append((b"x-chat-last-common-read", str(result.common_read).encode()))
         except ParleyError as exc:
             if exc.status == 304:
                 return 304, [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", b"0")], b""

@@ -3,12 +3,21 @@ capabilities endpoint. Administrators manage everything; other users may only re
 from __future__ import annotations
 
 from ..domain import accounts
+from ..domain.chat import MAX_MESSAGE
 from ..domain.errors import BadParameter, Forbidden
 from ..ocs import render
 from ._endpoint import endpoint
+from .files import FILE_FEATURES
 
 FEATURES = ["audio", "video", "chat-v2", "guest-signaling", "empty-group-room", "guest-display-names",
             "multi-room-users"]
+# The later chat features Parley has (talk-chat-later.md §0.2), under their Talk names (issue 11).
+CHAT_FEATURES = ["system-messages", "mention-flag", "chat-read-marker", "chat-replies", "chat-reference-id",
+                 "chat-read-status", "delete-messages", "delete-messages-unlimited", "clear-history",
+                 "direct-mention-flag", "chat-unread", "reactions", "silent-send", "silent-send-state",
+                 "chat-get-context", "edit-messages", "chat-read-last"]
+FEATURES += CHAT_FEATURES
+FEATURES += FILE_FEATURES   # files in chat, shared items (server/routes/files.py)
 VERSION = {"major": 14, "minor": 0, "micro": 0, "string": "14.0.0", "edition": ""}
 
 
@@ -21,7 +30,8 @@ def _user_object(user, groups) -> dict:
 async def capabilities(ctx, actor, params):
     return render({"version": VERSION, "capabilities": {
         "core": {"pollinterval": 60, "webdav-root": "remote.php/webdav"},
-        "spreed": {"features": FEATURES}}})
+        "spreed": {"features": FEATURES, "config": {
+            "chat": {"max-length": MAX_MESSAGE, "read-privacy": 0}}}}})
 
 
 @endpoint("/cloud/user", "GET", login=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..domain import participants, rooms, sessions
+from ..domain import people   # source=groups on POST participants
 from ..ocs import render
 from ._endpoint import SPREED, endpoint, session_written
 
@@ -62,6 +63,8 @@ async def get_participants(ctx, actor, params, token):
 
 @endpoint(ROOM + "/participants", "POST", login=True)
 async def add_participant(ctx, actor, params, token):
+    if params.str("source") == "groups":   # the group's members (server/domain/people.py)
+        return render(await people.add_group(ctx, actor, token, params.str("newParticipant")))
     return render(await participants.add_participant(ctx, actor, token, params.str("newParticipant")))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import trio
 
-from .chat_steps import guest_id, joined, read, send, wait_parked
+from .chat_steps import comments, guest_id, joined, newest, read, send, wait_parked
 
 
 async def public_room(p1) -> str:
@@ -14,10 +14,10 @@ async def test_guest_name_shows_in_participants_and_on_old_messages(users, p1, g
     token = await public_room(p1)
     session = await joined(guest, token)
     await send(guest, token, "before the name")
-    assert (await read(p1, token)).data[0]["actorDisplayName"] == ""
+    assert comments(await read(p1, token))[0]["actorDisplayName"] == ""
     assert (await guest.post(f"/guest/{token}/name", displayName="  Alice  ")).status == 200
     await send(guest, token, "after the name")
-    messages = (await read(p1, token)).data
+    messages = comments(await read(p1, token))
     assert [(m["actorId"], m["actorDisplayName"]) for m in messages] == [(guest_id(session), "Alice")] * 2
     listed = (await p1.get(f"/room/{token}/participants")).data
     assert [p["displayName"] for p in listed if p["participantType"] == 4] == ["Alice"]
@@ -27,18 +27,19 @@ async def test_renaming_a_guest_renames_the_messages_kept_in_the_hub(users, p1, 
     token = await public_room(p1)
     await joined(guest, token)
     replies = []
+    start = await newest(p1, token)
 
     async def poll():
-        replies.append(await read(p1, token, lookIntoFuture=1, timeout=10))
+        replies.append(await read(p1, token, lookIntoFuture=1, timeout=10, lastKnownMessageId=start))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(poll)
         await wait_parked(users, 1)
         await send(guest, token, "hello", actorDisplayName="Alice")
     assert replies[0].data[0]["actorDisplayName"] == "Alice"
     assert (await guest.post(f"/guest/{token}/name", displayName="Bob")).status == 200
-    ringed = users.ctx.hub.chat.recent_after(token, 0, 100)
+    ringed = users.ctx.hub.chat.recent_after(token, start, 100)
     assert [m["actorDisplayName"] for m in ringed] == ["Bob"]
-    assert (await read(p1, token)).data[0]["actorDisplayName"] == "Bob"
+    assert comments(await read(p1, token))[0]["actorDisplayName"] == "Bob"
 
 
 async def test_actor_display_name_sets_the_guest_name_before_posting(users, p1, guest):
@@ -46,10 +47,10 @@ async def test_actor_display_name_sets_the_guest_name_before_posting(users, p1, 
     await joined(guest, token)
     await send(guest, token, "hi", actorDisplayName="Carol")
     await send(guest, token, "again", actorDisplayName="")          # empty: the name stays
-    assert [m["actorDisplayName"] for m in (await read(p1, token)).data] == ["Carol", "Carol"]
+    assert [m["actorDisplayName"] for m in comments(await read(p1, token))] == ["Carol", "Carol"]
     await send(guest, token, "too long", expect=400, actorDisplayName="x" * 65)
     await send(guest, token, "ok", actorDisplayName="x" * 64)
-    assert (await read(p1, token)).data[0]["actorDisplayName"] == "x" * 64
+    assert comments(await read(p1, token))[0]["actorDisplayName"] == "x" * 64
 
 
 async def test_users_cannot_set_a_guest_name_and_users_actor_display_name_is_ignored(users, p1):
@@ -57,7 +58,7 @@ async def test_users_cannot_set_a_guest_name_and_users_actor_display_name_is_ign
     assert (await p1.post(f"/guest/{token}/name", displayName="Mallory")).status == 403
     assert (await p1.post("/guest/zzzzzzzz/name", displayName="Mallory")).status == 403
     await send(p1, token, "hi", actorDisplayName="Mallory")
-    assert (await read(p1, token)).data[0]["actorDisplayName"] == "participant1-displayname"
+    assert comments(await read(p1, token))[0]["actorDisplayName"] == "participant1-displayname"
 
 
 async def test_guest_name_needs_a_session_and_at_most_64_characters(users, p1, guest):
@@ -95,7 +96,7 @@ async def test_removed_guest_loses_chat_access_at_once_even_while_parked(users, 
     token = await public_room(p1)
     session = await joined(guest, token)
     await send(guest, token, "I am here")
-    last = (await read(guest, token)).data[0]["id"]
+    last = comments(await read(guest, token))[0]["id"]
     replies = []
 
     async def poll():
@@ -122,9 +123,10 @@ async def test_making_the_room_private_ends_a_parked_guest_poll(users, p1, guest
     token = await public_room(p1)
     await joined(guest, token)
     replies = []
+    start = await newest(p1, token)
 
     async def poll():
-        replies.append(await read(guest, token, lookIntoFuture=1, timeout=10))
+        replies.append(await read(guest, token, lookIntoFuture=1, timeout=10, lastKnownMessageId=start))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(poll)
         await wait_parked(users, 1)

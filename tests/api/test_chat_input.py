@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .chat_steps import read, send
+from .chat_steps import comments, newest, read, send
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ async def test_message_is_trimmed_and_limited_to_1000_code_points(p1, room):
     assert reply.meta["message"] == "message must be at most 1000 characters"
     assert reply.data == []
     await send(p1, room, "\u00a0kept\u00a0")             # PHP's trim() leaves a no-break space alone
-    messages = [m["message"] for m in (await read(p1, room)).data]
+    messages = [m["message"] for m in comments(await read(p1, room))]
     assert messages == ["\u00a0kept\u00a0", "y" * 1000, "😀" * 1000, "x" * 1000, "padded"]
 
 
@@ -29,13 +29,13 @@ async def test_missing_message_is_400_and_empty_message_is_stored(p1, room):
     assert reply.status == 400 and reply.meta["message"] == "message is required"
     await send(p1, room, "")
     await send(p1, room, "   ")
-    assert [m["message"] for m in (await read(p1, room)).data] == ["", ""]
+    assert [m["message"] for m in comments(await read(p1, room))] == ["", ""]
 
 
 async def test_json_body_is_accepted_and_non_string_message_is_400(p1, room):
     assert (await p1.post(f"/chat/{room}", json={"message": "from json"})).status == 201
     assert (await p1.post(f"/chat/{room}", json={"message": ["a"]})).status == 400
-    assert (await read(p1, room)).data[0]["message"] == "from json"
+    assert comments(await read(p1, room))[0]["message"] == "from json"
 
 
 @pytest.mark.parametrize("name,value", [("limit", "abc"), ("timeout", "1.5"), ("lastKnownMessageId", "x1"),
@@ -54,9 +54,9 @@ async def test_mentions_limit_must_be_an_integer(p1, room):
 
 async def test_negative_or_unknown_cursors_are_harmless(p1, room):
     await send(p1, room, "one")
-    assert [m["message"] for m in (await read(p1, room, lastKnownMessageId=-7)).data] == ["one"]
+    assert [m["message"] for m in comments(await read(p1, room, lastKnownMessageId=-7))] == ["one"]
     assert (await read(p1, room, lastKnownMessageId=1)).status == 304
-    assert [m["message"] for m in (await read(p1, room, lastKnownMessageId=10**12)).data] == ["one"]
+    assert [m["message"] for m in comments(await read(p1, room, lastKnownMessageId=10**12))] == ["one"]
     assert (await read(p1, room, lookIntoFuture=1, lastKnownMessageId=10**12, timeout=0)).status == 304
     assert (await read(p1, room, lookIntoFuture=1, lastKnownMessageId=-1, timeout=0)).status == 200
 
@@ -109,7 +109,7 @@ async def test_deleting_a_user_follows_talk_and_blanks_their_name(users, p1, p2,
     count = await users.ctx.db.run(lambda conn: conn.execute(
         "SELECT COUNT(*) FROM messages WHERE actor_id = 'participant2' AND message = 'private words'").fetchone()[0])
     assert count == 0
-    messages = (await read(p3, group)).data
+    messages = comments(await read(p3, group))
     assert [(m["actorId"], m["actorDisplayName"]) for m in messages] == [
         ("participant1", "participant1-displayname"), ("participant2", "")]
     assert messages[0]["messageParameters"]["mention-user1"]["name"] == "Unknown user"
@@ -126,7 +126,7 @@ async def test_renaming_a_user_renames_their_messages_and_mentions(users, p1, p2
     reply = await admin.request("PUT", "/cloud/users/participant2", prefix="/ocs/v2.php", key="displayname",
                                 value="Second")
     assert reply.status == 200
-    for messages in ((await read(p1, room)).data, users.ctx.hub.chat.recent_after(room, 0, 10)[::-1]):
+    for messages in (comments(await read(p1, room)), users.ctx.hub.chat.recent_after(room, 0, 10)[::-1]):
         assert messages[0]["messageParameters"]["mention-user1"]["name"] == "Second"
         assert messages[1]["actorDisplayName"] == "Second"
 
@@ -136,9 +136,10 @@ async def test_deleting_a_room_ends_its_parked_polls_at_once(users, p1, room):
 
     from .chat_steps import wait_parked
     replies = []
+    start = await newest(p1, room)
 
     async def poll():
-        replies.append(await read(p1, room, lookIntoFuture=1, timeout=30))
+        replies.append(await read(p1, room, lookIntoFuture=1, timeout=30, lastKnownMessageId=start))
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(poll)

@@ -6,7 +6,7 @@ from functools import partial
 import pytest
 import trio
 
-from .chat_steps import read, send, wait_parked
+from .chat_steps import comments, newest, read, send, wait_parked
 
 
 async def test_a_post_wakes_the_parked_long_poll_with_the_message(users, p1, p2):
@@ -14,9 +14,10 @@ async def test_a_post_wakes_the_parked_long_poll_with_the_message(users, p1, p2)
     # the post happens, and the poll answers with that message long before its 30 s timeout.
     token = await p1.create_room(2, invite="attendees1")
     got = {}
+    start = await newest(p1, token)   # past the conversation_created system message
 
     async def poll():
-        got["reply"] = await read(p2, token, lookIntoFuture=1, timeout=30)
+        got["reply"] = await read(p2, token, lookIntoFuture=1, timeout=30, lastKnownMessageId=start)
         got["at"] = trio.current_time()
 
     with trio.fail_after(20):   # far below the poll's own timeout: only a wake-up answers in time
@@ -38,9 +39,10 @@ async def test_every_parked_member_gets_the_message(users, p1, p2, p3):
     await p1.post(f"/room/{token}/participants", newParticipant="participant2")
     await p1.post(f"/room/{token}/participants", newParticipant="participant3")
     replies = []
+    start = await newest(p1, token)
 
     async def poll(actor):
-        replies.append(await read(actor, token, lookIntoFuture=1, timeout=10))
+        replies.append(await read(actor, token, lookIntoFuture=1, timeout=10, lastKnownMessageId=start))
 
     async with trio.open_nursery() as nursery:
         for actor in (p2, p3, users.actor("p2-again", "participant2")):
@@ -50,7 +52,7 @@ async def test_every_parked_member_gets_the_message(users, p1, p2, p3):
     assert [[m["message"] for m in r.data] for r in replies] == [["to all"]] * 3
     assert len({r.text for r in replies}) == 1
     # The three woken polls shared one batch from the hub, and its body was encoded once.
-    batch = users.ctx.hub.chat.recent_after(token, 0, 100)   # the cursor and limit the polls used
+    batch = users.ctx.hub.chat.recent_after(token, start, 100)   # the cursor and limit the polls used
     assert list(batch.memo.values()) == [replies[0].text.encode()]
 
 
@@ -68,10 +70,11 @@ async def test_long_poll_times_out_with_304_and_an_empty_body(users, p1):
 
 async def test_timeout_zero_and_history_never_wait(users, p1):
     token = await p1.create_room(3, name="room")
+    start = await newest(p1, token)
     with trio.fail_after(20):   # a poll that parked would take its 30 s
-        assert (await read(p1, token, lookIntoFuture=1, timeout=0)).status == 304
-        assert (await read(p1, token, lookIntoFuture=1, timeout=-5)).status == 304
-        assert (await read(p1, token, lookIntoFuture=0, timeout=30)).status == 304
+        assert (await read(p1, token, lookIntoFuture=1, timeout=0, lastKnownMessageId=start)).status == 304
+        assert (await read(p1, token, lookIntoFuture=1, timeout=-5, lastKnownMessageId=start)).status == 304
+        assert (await read(p1, token, lookIntoFuture=0, timeout=30, lastKnownMessageId=start)).status == 304
     assert users.ctx.hub.statistics().chat_waiters == 0
 
 
@@ -87,6 +90,7 @@ async def test_disconnecting_client_releases_its_parked_poll(users, p1):
 
 async def test_parked_waiter_costs_no_query_and_its_wake_up_none(users, p1, p2, monkeypatch):
     token = await p1.create_room(2, invite="attendees1")
+    start = await newest(p1, token)
     db = users.ctx.db
     units: list[str] = []
     original = db.run
@@ -100,7 +104,7 @@ async def test_parked_waiter_costs_no_query_and_its_wake_up_none(users, p1, p2, 
         replies = []
 
         async def poll():
-            replies.append(await read(p2, token, lookIntoFuture=1, timeout=10))
+            replies.append(await read(p2, token, lookIntoFuture=1, timeout=10, lastKnownMessageId=start))
         nursery.start_soon(poll)
         await wait_parked(users, 1)
         parked_at = len(units)
@@ -124,7 +128,7 @@ async def test_messages_are_totally_ordered_and_page_without_gap_or_duplicate(us
         if reply.status == 304:
             break
         assert len(reply.data) <= 100
-        newest_first += reply.data
+        newest_first += comments(reply)
         cursor = int(reply.headers["X-Chat-Last-Given"])
         assert cursor == reply.data[-1]["id"]
     assert [m["message"] for m in newest_first] == [f"m{i}" for i in reversed(range(250))]
@@ -137,7 +141,7 @@ async def test_messages_are_totally_ordered_and_page_without_gap_or_duplicate(us
         if reply.status == 304:
             break
         pages += 1
-        oldest_first += reply.data
+        oldest_first += comments(reply)
         cursor = int(reply.headers["X-Chat-Last-Given"])
     assert pages == 3
     assert [m["message"] for m in oldest_first] == [f"m{i}" for i in range(250)]
@@ -166,7 +170,7 @@ async def test_future_read_moves_the_read_marker_and_unread_count_drops(users, p
     assert await unread(p1) == 3          # as in Talk: without a marker, own messages count too
     assert (await read(p2, token)).status == 200
     assert await unread(p2) == 3          # history reads do not move the marker
-    first = await read(p2, token, lookIntoFuture=1, limit=2, timeout=0)
+    first = await read(p2, token, lookIntoFuture=1, limit=3, timeout=0)   # conversation_created, m0, m1
     assert await unread(p2) == 1
     await read(p2, token, lookIntoFuture=1, lastKnownMessageId=first.headers["X-Chat-Last-Given"], timeout=0)
     assert await unread(p2) == 0
@@ -206,9 +210,10 @@ async def test_concurrent_posts_reach_every_poller_in_order_without_gaps(users, 
     posters = [users.actor(f"poster{i}", f"participant{i % 3 + 1}") for i in range(6)]
     total = len(posters) * 15
     seen: dict[str, list[int]] = {}
+    start = await newest(p1, token)
 
     async def poller(actor):
-        cursor, got = 0, seen.setdefault(actor.name, [])
+        cursor, got = start, seen.setdefault(actor.name, [])
         while len(got) < total:
             reply = await read(actor, token, lookIntoFuture=1, lastKnownMessageId=cursor, timeout=5)
             assert reply.status == 200, reply.status
@@ -228,7 +233,7 @@ async def test_concurrent_posts_reach_every_poller_in_order_without_gaps(users, 
                 for actor in posters:
                     posting.start_soon(poster, actor)
     history = []
-    cursor = 0
+    cursor = start
     while (reply := await read(p1, token, lookIntoFuture=1, lastKnownMessageId=cursor, limit=200,
                                timeout=0)).status == 200:
         history += [m["id"] for m in reply.data]

@@ -5,7 +5,9 @@ import pytest
 P1, P2, P3 = (f"participant{n}-displayname" for n in (1, 2, 3))
 KEYS = ["id", "token", "type", "name", "displayName", "participantType", "participantInCall", "count",
         "hasPassword", "hasCall", "unreadMessages", "lastPing", "sessionId", "participants", "numGuests",
-        "guestList"]
+        "guestList",
+        # issue 11 (talk-chat-later.md §7.3): read markers and mention flags
+        "lastReadMessage", "unreadMention", "unreadMentionDirect", "lastCommonReadMessage"]
 
 
 async def room(actor, token):

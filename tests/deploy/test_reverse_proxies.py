@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.api.chat_steps import read, send, wait_parked
+from tests.api.chat_steps import newest, read, send, wait_parked
 from tests.signaling_helpers import SignalingSocket, joined, messages, offer, pull, settings
 from tests.support import add_background_users, serving
 from tests.support import test_config as make_config
@@ -39,9 +39,10 @@ async def round_trip(server, https_port: int, tls_files) -> str:
 
     # A chat long-poll parked in Parley behind the proxy, woken by a post.
     got = {}
+    start = await newest(p1, token)   # past the conversation_created system message
 
     async def poll() -> None:
-        got["reply"] = await read(p2, token, lookIntoFuture=1, timeout=30)
+        got["reply"] = await read(p2, token, lookIntoFuture=1, timeout=30, lastKnownMessageId=start)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(poll)
         await wait_parked(server, 1)

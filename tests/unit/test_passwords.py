@@ -90,3 +90,49 @@ def test_throttle_forgets_failures_after_a_success():
     throttle.succeeded(key)
     throttle.failed(key)
     throttle.check(key)
+
+
+def test_a_cached_login_slides_while_used_and_expires_when_idle():
+    clock = Clock()
+    passwords = PasswordService(cache_seconds=60, cache_max_seconds=3600, clock=clock, hasher=make_hasher(1, 1024))
+    passwords.remember(user("alice"), "secret", 0)
+    for _ in range(10):                           # used every 50 s for 500 s: never re-verified
+        clock.now += 50
+        assert passwords.cached_user("alice", "secret") == user("alice")
+    clock.now += 61                               # then idle for longer than cache_seconds
+    assert passwords.cached_user("alice", "secret") is None
+
+
+def test_a_cached_login_ends_at_its_hard_bound_however_often_it_is_used():
+    clock = Clock()
+    passwords = PasswordService(cache_seconds=60, cache_max_seconds=300, jitter=0, clock=clock,
+                                hasher=make_hasher(1, 1024))
+    passwords.remember(user("alice"), "secret", 0)
+    for _ in range(5):
+        clock.now += 59
+        assert passwords.cached_user("alice", "secret") is not None
+    clock.now += 6                                # 301 s after the verification
+    assert passwords.cached_user("alice", "secret") is None
+
+
+def test_hard_bounds_of_logins_made_together_are_spread_out():
+    import random
+    clock = Clock()
+    passwords = PasswordService(cache_seconds=10_000, cache_max_seconds=1000, jitter=0.2, clock=clock,
+                                hasher=make_hasher(1, 1024), rng=random.Random(7))
+    for n in range(100):                          # a restart's reconnect storm: all at once
+        passwords.remember(user(f"user{n}"), "pw", 0)
+    alive = []
+    for second in range(790, 1011, 20):
+        clock.now = 1000.0 + second
+        alive.append(sum(passwords.cached_user(f"user{n}", "pw") is not None for n in range(100)))
+    assert alive[0] == 100 and alive[-1] == 0     # none before 0.8 × the bound, none after it
+    assert len(set(alive)) >= 6                   # and in between they leave a few at a time
+
+
+def test_a_hash_with_other_parameters_needs_a_rehash():
+    old = make_hasher(1, 1024).hash("pw")
+    assert service(Clock()).needs_rehash(old) is False
+    stronger = PasswordService(clock=Clock(), hasher=make_hasher(2, 2048))
+    assert stronger.needs_rehash(old) is True
+    assert stronger.needs_rehash("not an argon2 hash") is False

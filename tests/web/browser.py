@@ -19,7 +19,10 @@ from tests.support import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-sandbox", "--disable-gpu",
+    # Two fake cameras (and Chromium's three fake microphones) to switch between; a fake screen
+    # for getDisplayMedia, picked without a prompt.
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=device-count=2",
+    "--auto-select-desktop-capture-source=Entire screen", "--no-sandbox", "--disable-gpu",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-quic",
 ]

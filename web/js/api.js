@@ -15,7 +15,8 @@ export class ApiError extends Error {
 function encode(params) {
   const body = new URLSearchParams();
   for (const [key, value] of Object.entries(params || {})) {
-    if (value !== undefined && value !== null) body.append(key, String(value));
+    if (Array.isArray(value)) value.forEach((item) => body.append(key, String(item)));   // shareTypes[]=0&…
+    else if (value !== undefined && value !== null) body.append(key, String(value));
   }
   return body;
 }
@@ -47,6 +48,11 @@ export const api = {
   post: (path, params, opts) => request("POST", OCS + path, params || {}, opts),
   put: (path, params, opts) => request("PUT", OCS + path, params || {}, opts),
   del: (path, params, opts) => request("DELETE", OCS + path, params || {}, opts),
+};
+
+// Nextcloud's core OCS routes (the people search, core/autocomplete/get).
+export const core = {
+  get: (path, params, opts) => request("GET", "/ocs/v2.php" + path, params, opts),
 };
 
 // The web client's own login endpoints (plain JSON, not OCS).

@@ -2,8 +2,11 @@
 // over signaling.js. The session with the smaller id (string compare) sends the offer, so two
 // peers never offer to each other at once. Payloads follow signaling.md §2.6.
 import { api } from "./api.js";
+import { preferredDevice } from "./devices.js";
 import { avatar, h, toast } from "./dom.js";
 import { SfuSession } from "./sfu.js";
+import { ScreenShare } from "./screenshare.js";
+import { SpeakingDetector } from "./speaking.js";
 
 const PEER_GRACE_MS = 8000;   // a peer met through its offer may not be in usersInRoom yet
 
@@ -21,7 +24,7 @@ function iceServers(settings) {
 }
 
 export class Call {
-  constructor({ token, sessionId, signaling, stage, nick, nameOf }) {
+  constructor({ token, sessionId, signaling, stage, screenStage, nick, nameOf }) {
     this.token = token;
     this.sessionId = sessionId;
     this.signaling = signaling;
@@ -34,6 +37,8 @@ export class Call {
     this.videoOn = true;
     this.active = false;
     this.inCallSessions = new Set();
+    this.screens = new ScreenShare(this, screenStage);   // screenshare.js: its own connections
+    this.speaking = null;
   }
 
   async start() {
@@ -56,6 +61,7 @@ export class Call {
     this.audioOn = Boolean(this.stream && this.stream.getAudioTracks().length);
     this.videoOn = Boolean(this.stream && this.stream.getVideoTracks().length);
     this.refreshLocalTile();
+    this.speaking = new SpeakingDetector(this).start();
     // Active before the server hears of it: an offer may arrive as soon as others see us in the call.
     this.active = true;
     try {
@@ -69,9 +75,10 @@ export class Call {
 
   async openMedia() {
     const attempts = [
-      { audio: true, video: { width: { ideal: 640 }, height: { ideal: 360 } } },
-      { audio: true, video: false },
-      { audio: false, video: true },
+      // The camera and microphone chosen last time (devices.js), when they are still there.
+      { audio: { ...preferredDevice("audio") }, video: { ...preferredDevice("video"), width: { ideal: 640 }, height: { ideal: 360 } } },
+      { audio: { ...preferredDevice("audio") }, video: false },
+      { audio: false, video: { ...preferredDevice("video") } },
     ];
     for (const constraints of attempts) {
       try {
@@ -89,6 +96,8 @@ export class Call {
     this.active = false;
     this.sfu?.close();
     this.sfu = null;
+    this.screens.stop();
+    this.speaking?.stop();
     for (const peer of this.peers.values()) this.closePeer(peer);
     this.peers.clear();
     this.stream?.getTracks().forEach((track) => track.stop());
@@ -144,6 +153,7 @@ export class Call {
     this.inCallSessions = new Set(users.filter((u) => u.inCall).map((u) => u.sessionId));
     if (!this.active) return;
     if (this.sfu) this.sfu.updateUsers();
+    this.screens.updateUsers(this.inCallSessions);
     for (const sessionId of this.sfu ? [] : this.inCallSessions) {
       if (sessionId === this.sessionId || this.peers.has(sessionId)) continue;
       if (this.sessionId < sessionId) this.createPeer(sessionId, String(Date.now()), true);
@@ -234,6 +244,7 @@ export class Call {
   }
 
   async handleMessage(message) {
+    if (this.active && message.roomType === "screen") return this.screens.handleMessage(message);
     if (!this.active || message.roomType && message.roomType !== "video") return;
     if (this.sfu && await this.sfu.handleMessage(message)) return;
     const from = message.from;

@@ -2,7 +2,10 @@
 // page behind a `/call/<token>` link. One room is open at a time.
 import { api, ApiError, login } from "./api.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
+import { notifier } from "./notify.js";
+import { PeopleSearch, USERS } from "./people.js";
 import { RoomView } from "./room.js";
+import { MessageSearch } from "./search.js";
 
 const ROOMS_MS = 10000;
 const GUEST_NAME_KEY = "parley.guestName";
@@ -39,6 +42,7 @@ async function boot() {
   bar.hidden = !state.me;
   document.getElementById("topbar-name").replaceChildren(...(state.me ? [avatar(state.me.displayName, "avatar-sm"),
     h("span", { text: state.me.displayName })] : []));
+  if (!state.me) notifier.roomsChanged([], null);
   if (state.me) {
     showApp();
   } else {
@@ -66,7 +70,7 @@ function field(label, attrs) {
 }
 
 function showLogin({ back } = {}) {
-  document.title = "Log in · Parley";
+  notifier.setTitle("Log in · Parley");
   const user = field("User name", { name: "user", autocomplete: "username", required: true, autocapitalize: "none" });
   const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("p", { class: "form-error", role: "alert" });
@@ -142,15 +146,30 @@ function showSetup() {
 
 // -- signed-in app -----------------------------------------------------------------------------
 
+// A search hit: open its conversation and show the message there.
+function openMessage(token, messageId) {
+  if (state.view?.token === token) {
+    state.view.chat?.jumpTo(messageId);
+    return;
+  }
+  state.jump = { token, messageId };
+  navigate(`/call/${token}`);
+}
+
 function showApp() {
   state.list = h("ul", { class: "room-list" });
+  state.search = new MessageSearch({
+    roomName: (token) => { const room = state.rooms.find((r) => r.token === token); return room ? room.displayName || room.name : ""; },
+    onOpen: openMessage,
+    onActive: (searching) => { state.list.hidden = searching; },
+  });
   state.content = h("div", { class: "content" });
   state.app = h("div", { class: "app" },
     h("nav", { class: "sidebar", "aria-label": "Conversations" },
       h("div", { class: "sidebar-head" }, h("h2", { text: "Conversations" }),
         h("button", { type: "button", class: "btn btn-primary btn-small", onclick: newRoomDialog },
           h("span", { class: "icon icon-plus", "aria-hidden": "true" }), h("span", { text: "New" }))),
-      state.list),
+      state.search.el, state.list),
     state.content);
   main.replaceChildren(state.app);
   loadRooms();
@@ -165,6 +184,7 @@ function loadRooms() {
       state.rooms = reply.data.slice().sort((a, b) => (b.hasCall - a.hasCall)
         || (a.displayName || a.name).localeCompare(b.displayName || b.name));
       renderRooms();
+      notifier.roomsChanged(state.rooms, state.view?.token);
     }).catch((error) => {
       if (error instanceof ApiError && error.status === 401) boot();
       else console.warn("room list failed", error);
@@ -206,7 +226,7 @@ async function showNoRoom() {
   await closeView();
   state.app?.classList.remove("room-open");
   renderRooms();
-  document.title = "Parley";
+  notifier.setTitle("Parley");
   state.content.replaceChildren(h("div", { class: "empty-state" },
     h("span", { class: "empty-icon icon icon-chat", "aria-hidden": "true" }),
     h("h1", { text: "Pick a conversation" }),
@@ -253,6 +273,11 @@ async function openRoom(token, password) {
   }
   renderRooms();
   loadRooms();
+  if (state.jump?.token === token) {
+    const { messageId } = state.jump;
+    state.jump = null;
+    view.chat.jumpTo(messageId);
+  }
 }
 
 function userPasswordPrompt(token, message) {
@@ -278,7 +303,7 @@ function notFoundCard() {
 function newRoomDialog() {
   const dialog = h("dialog", { class: "dialog", "aria-labelledby": "new-room-title" });
   const close = () => { dialog.close(); dialog.remove(); };
-  const types = [[2, "Group", "Invite people by user id."], [3, "Public", "Anyone with the link can join, guests too."],
+  const types = [[2, "Group", "Add people once it exists."], [3, "Public", "Anyone with the link can join, guests too."],
     [1, "One-to-one", "A private chat with one person."]];
   const radios = types.map(([value, label, hint], i) => {
     const id = uniqueId("type");
@@ -287,7 +312,15 @@ function newRoomDialog() {
       h("span", {}, h("strong", { text: label }), h("span", { class: "hint", text: hint })));
   });
   const name = field("Name", { name: "roomName", maxlength: 200, autocomplete: "off" });
-  const invite = field("User id", { name: "invite", autocomplete: "off", autocapitalize: "none" });
+  const invite = field("Person", { name: "invite", autocomplete: "off", autocapitalize: "none",
+    placeholder: "Search by name or user id" });
+  // The one-to-one partner comes from the people search; picking someone starts the chat at once.
+  let picked = null;
+  const people = new PeopleSearch({ input: invite.input, shareTypes: [USERS],
+    onPick: (entry) => { picked = entry; invite.input.value = entry.label; form.requestSubmit(); } });
+  invite.input.addEventListener("input", () => { picked = null; });
+  invite.el.classList.add("combo");
+  invite.el.append(people.list);
   const error = h("p", { class: "form-error", role: "alert" });
   const form = h("form", { method: "dialog" },
     h("fieldset", { class: "choices" }, h("legend", { text: "Kind of conversation" }), radios),
@@ -308,13 +341,14 @@ function newRoomDialog() {
     error.textContent = "";
     const roomType = kind();
     try {
-      const reply = await api.post("/room", roomType === 1 ? { roomType, invite: invite.input.value.trim() }
+      const partner = picked?.id || people.current?.id || invite.input.value.trim();
+      const reply = await api.post("/room", roomType === 1 ? { roomType, invite: partner }
         : { roomType, roomName: name.input.value.trim() });
       close();
       await loadRooms();
       navigate(`/call/${reply.data.token}`);
     } catch (e) {
-      error.textContent = e.status === 404 ? "There is no user with that id."
+      error.textContent = e.status === 404 ? "Nobody by that name or user id. Pick someone from the suggestions."
         : e.status === 403 ? "You cannot start a one-to-one chat with yourself." : `Could not create it: ${e.message}`;
     }
   });
@@ -330,7 +364,7 @@ function newRoomDialog() {
 // -- guests ------------------------------------------------------------------------------------
 
 async function showGuestLobby(token) {
-  document.title = "Join · Parley";
+  notifier.setTitle("Join · Parley");
   main.replaceChildren(h("p", { class: "loading", text: "Loading…" }));
   let room;
   try {
@@ -343,7 +377,7 @@ async function showGuestLobby(token) {
     return;
   }
   const title = room.displayName || room.name || "a conversation";
-  document.title = `${title} · Parley`;
+  notifier.setTitle(`${title} · Parley`);
   const name = field("Your name", { name: "displayName", maxlength: 64, required: true, autocomplete: "nickname",
     value: localStorage.getItem(GUEST_NAME_KEY) || "" });
   const password = room.hasPassword ? field("Conversation password", { name: "password", type: "password", required: true, autocomplete: "off" }) : null;
@@ -413,6 +447,11 @@ document.getElementById("logout-button").addEventListener("click", async () => {
 });
 
 window.addEventListener("popstate", () => route());
+// A click on a notification opens its conversation.
+notifier.open = (token) => {
+  if (state.me) navigate(`/call/${token}`);
+};
+document.getElementById("topbar-user").prepend(notifier.permissionButton());
 // Closing the tab ends the session at once (a guest disappears from the list) instead of after
 // the ping timeout.
 window.addEventListener("pagehide", () => { closeView({ keepalive: true }); });

@@ -3,9 +3,13 @@
 import { api, ApiError } from "./api.js";
 import { Call } from "./call.js";
 import { Chat } from "./chat.js";
+import { openDeviceDialog } from "./devices.js";
 import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { menu, openRoomSettings } from "./room-settings.js";
+import { notifier } from "./notify.js";
+import { PeopleSearch } from "./people.js";
 import { openSignaling } from "./signaling.js";
+import { TypingIndicator } from "./typing.js";
 
 const PING_MS = 5000;
 const REFRESH_MS = 10000;
@@ -54,6 +58,9 @@ export class RoomView {
       token: this.token,
       me: { actorType: this.isGuest ? "guests" : "users", actorId: myActorId },
       unread: this.unread,
+      lastRead: this.room.lastReadMessage,
+      oneToOne: this.room.type === 1,
+      isModerator: () => this.isModerator,
       onGuestName: (id, name) => {
         if (name && this.guestNames.get(id) !== name) {
           this.guestNames.set(id, name);
@@ -61,6 +68,7 @@ export class RoomView {
         }
       },
       onGone: () => this.gone(),
+      onArrived: (message) => notifier.messageArrived(this.room, message, this.me.userId),
     });
     this.build(container);
     this.renderHeader();
@@ -68,7 +76,10 @@ export class RoomView {
     this.chat.start();
     // The WebSocket when the server offers one, else polling (signaling.js); one interface.
     const signaling = await openSignaling(this.token, this.sessionId, this.isGuest ? null : this.me.userId, {
-      onMessage: (message) => this.call?.handleMessage(message),
+      onMessage: (message) => {
+        if (this.typing?.handle(message)) return;
+        this.call?.handleMessage(message);
+      },
       onUsers: (users, participantsMayHaveChanged) => this.usersChanged(users, participantsMayHaveChanged),
       onGone: () => this.gone(),
     });
@@ -78,6 +89,12 @@ export class RoomView {
     }
     this.signaling = signaling;
     this.el.dataset.signaling = signaling.name;
+    this.typing = new TypingIndicator({ signaling, sessionId: this.sessionId, input: this.chat.input,
+      peers: () => this.users.map((u) => u.sessionId).filter((s) => s !== this.sessionId),
+      nameOf: (sid) => this.sessionName(sid),
+      isMine: (sid) => !this.isGuest && this.users.find((u) => u.sessionId === sid)?.userId === this.me.userId });
+    this.chat.form.before(this.typing.el);
+    this.typing.updateSessions(this.users.map((u) => u.sessionId));
     this.callButton.disabled = false;
     this.refreshParticipants();
     this.timers.push(setInterval(() => this.ping(), PING_MS));
@@ -110,16 +127,32 @@ export class RoomView {
     } });
     this.hangupButton = h("button", { type: "button", class: "btn btn-round btn-danger", "aria-label": "Leave call",
       title: "Leave call", onclick: () => this.leaveCall() }, h("span", { class: "icon icon-hangup" }));
-    this.callPanel = h("section", { class: "call", hidden: true, "aria-label": "Call" }, this.stage,
-      h("div", { class: "call-controls" }, this.micButton, this.camButton, this.hangupButton));
+    this.screenStage = h("div", { class: "screen-stage", role: "region", hidden: true, "aria-label": "Shared screens" });
+    this.screenButton = h("button", { type: "button", class: "btn btn-round", onclick: () => {
+      if (!this.call) return;
+      if (this.call.screens.sharing) this.call.screens.stopSharing();
+      else this.call.screens.start();
+    } }, h("span", { class: "icon icon-screen" }));
+    this.devicesButton = h("button", { type: "button", class: "btn btn-round", "aria-label": "Camera and microphone",
+      title: "Camera and microphone", "aria-haspopup": "dialog",
+      onclick: () => this.call && openDeviceDialog(this.call, this.devicesButton) }, h("span", { class: "icon icon-settings" }));
+    this.callPanel = h("section", { class: "call", hidden: true, "aria-label": "Call" }, this.screenStage, this.stage,
+      h("div", { class: "call-controls" }, this.micButton, this.camButton, this.screenButton, this.devicesButton,
+        this.hangupButton));
 
     this.peopleList = h("ul", { class: "people-list" });
     this.peopleHeading = h("h2", { class: "panel-title", text: "Participants" });
-    this.addForm = h("form", { class: "add-person", hidden: true, onsubmit: (e) => { e.preventDefault(); this.addParticipant(); } });
+    this.addForm = h("form", { class: "add-person", hidden: true, onsubmit: (e) => { e.preventDefault(); this.addParticipant(this.addSearch.current); } });
     const addId = uniqueId("add");
-    this.addInput = h("input", { id: addId, name: "newParticipant", placeholder: "User id", autocomplete: "off", required: true });
+    this.addInput = h("input", { id: addId, name: "newParticipant", placeholder: "Name, user id or group",
+      autocomplete: "off", required: true });
+    // Suggestions as you type; people already in the room are not offered again.
+    this.addSearch = new PeopleSearch({ input: this.addInput, itemId: this.token,
+      exclude: (entry) => entry.source === "users" && this.participants.some((p) => p.userId === entry.id),
+      onPick: (entry) => this.addParticipant(entry) });
     this.addForm.append(h("label", { for: addId, text: "Add a participant" }),
-      h("div", { class: "input-row" }, this.addInput, h("button", { type: "submit", class: "btn btn-secondary", text: "Add" })));
+      h("div", { class: "input-row combo" }, this.addInput, h("button", { type: "submit", class: "btn btn-secondary", text: "Add" }),
+        this.addSearch.list));
     this.people = h("aside", { class: "people", "aria-label": "Participants" }, this.peopleHeading, this.peopleList, this.addForm);
 
     this.el = h("section", { class: "room", "aria-labelledby": this.title.id },
@@ -130,6 +163,7 @@ export class RoomView {
         h("div", { class: "room-main" }, this.callPanel, this.chat.el),
         this.people));
     this.el.addEventListener("chat-error", (event) => this.report(event.detail, "Your message was not sent"));
+    this.el.addEventListener("chat-sent", () => this.typing?.stop());
     container.replaceChildren(this.el);
     this.updateCallControls();
   }
@@ -145,7 +179,7 @@ export class RoomView {
     this.settingsButton.hidden = this.isGuest;
     this.addForm.hidden = !this.isModerator;
     this.el.classList.toggle("has-call", Boolean(room.hasCall));
-    document.title = `${this.title.textContent} · Parley`;
+    notifier.setTitle(`${this.title.textContent} · Parley`);
     this.updateCallControls();
   }
 
@@ -169,6 +203,12 @@ export class RoomView {
       this.camButton.setAttribute("aria-pressed", String(!video));
       this.camButton.title = this.camButton.getAttribute("aria-label");
       this.camButton.disabled = !this.call.hasVideo;
+      const sharing = this.call.screens.sharing;
+      this.screenButton.setAttribute("aria-label", sharing ? "Stop sharing the screen" : "Share your screen");
+      this.screenButton.setAttribute("aria-pressed", String(sharing));
+      this.screenButton.title = this.screenButton.getAttribute("aria-label");
+      this.screenButton.hidden = !navigator.mediaDevices?.getDisplayMedia;
+      this.devicesButton.disabled = !this.call.hasAudio && !this.call.hasVideo;
     }
   }
 
@@ -185,6 +225,7 @@ export class RoomView {
       }
     }
     this.call?.updateUsers(users);
+    this.typing?.updateSessions(users.map((u) => u.sessionId));
     if (participantsMayHaveChanged || JSON.stringify(users.map((u) => [u.sessionId, Boolean(u.inCall)])) !== before) {
       await this.refresh();
     }
@@ -325,17 +366,22 @@ export class RoomView {
     return items;
   }
 
-  async addParticipant() {
-    const user = this.addInput.value.trim();
-    if (!user) return;
+  // entry: a people-search result ({id, label, source}); without one, the typed text is a user id.
+  async addParticipant(entry) {
+    const typed = this.addInput.value.trim();
+    const choice = entry || (typed ? { id: typed, label: typed, source: "users" } : null);
+    if (!choice) return;
+    this.addSearch.close();
     try {
-      await api.post(`/room/${this.token}/participants`, { newParticipant: user });
+      await api.post(`/room/${this.token}/participants`, { newParticipant: choice.id, source: choice.source });
       this.addInput.value = "";
-      toast(`Added ${user}.`, "success");
+      toast(`Added ${choice.label}${choice.source === "groups" ? " (group)" : ""}.`, "success");
       await this.refresh();
     } catch (error) {
-      this.report(error, error.status === 404 ? `There is no user "${user}"` : "Could not add the participant");
+      const missing = choice.source === "groups" ? `There is no group "${choice.id}"` : `There is no user "${choice.id}"`;
+      this.report(error, error.status === 404 ? missing : "Could not add the participant");
     }
+    this.addInput.focus();
   }
 
   togglePeople() {
@@ -351,7 +397,8 @@ export class RoomView {
     if (!this.signaling) return;
     this.callButton.disabled = true;
     const call = new Call({ token: this.token, sessionId: this.sessionId, signaling: this.signaling,
-      stage: this.stage, nick: this.nick, nameOf: (sid) => this.sessionName(sid) });
+      stage: this.stage, screenStage: this.screenStage, nick: this.nick, nameOf: (sid) => this.sessionName(sid) });
+    call.screens.onChange = () => this.updateCallControls();
     this.call = call;
     this.callPanel.hidden = false;
     try {
@@ -403,6 +450,7 @@ export class RoomView {
     this.closed = true;
     this.timers.forEach(clearInterval);
     this.chat?.stop();
+    this.typing?.close();
     this.signaling?.stop();
     const call = this.call;
     this.call = null;
