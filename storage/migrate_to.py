@@ -50,6 +50,25 @@ def _columns(src: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in src.execute(f'PRAGMA table_info("{table}")')]
 
 
+def _sqlite_sequence(src: sqlite3.Connection, table: str) -> int:
+    """The highest id AUTOINCREMENT has handed out for `table` (0 if none, or no such table)."""
+    try:
+        row = src.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    except sqlite3.OperationalError:   # no AUTOINCREMENT table at all
+        return 0
+    return int(row[0]) if row else 0
+
+
+def _check_derived(src: sqlite3.Connection, raw: Any) -> list[CopiedTable]:
+    """Derived tables are not copied: PostgreSQL's own triggers (storage/pg_migrations.py) rebuilt
+    the search index while the messages were copied. Verify it covers every comment."""
+    expected = src.execute("SELECT COUNT(*) FROM messages WHERE verb = 'comment'").fetchone()[0]
+    got = raw.execute("SELECT COUNT(*) FROM message_search").fetchone()[0]
+    if got != expected:
+        raise MigrationRefused(f"search index: {expected} comments but {got} indexed; nothing kept")
+    return [CopiedTable("message_search", int(got))]
+
+
 def _target_rows(raw: Any) -> list[tuple[str, int]]:
     tables = [r[0] for r in raw.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
@@ -91,14 +110,16 @@ def migrate(sqlite_path: str | Path, url: str) -> list[CopiedTable]:
                 with raw.cursor().copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
                     for row in src.execute(f'SELECT {quoted} FROM "{table}"'):
                         copy.write_row(tuple(row))
-                if table in identity:   # new rows must not reuse a copied id
+                if table in identity:   # new rows must not reuse a copied id, nor one AUTOINCREMENT handed out
                     raw.execute(f"""SELECT setval(pg_get_serial_sequence('"{table}"', 'id'),
-                                                  COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)""")
+                                                  GREATEST(COALESCE((SELECT MAX(id) FROM "{table}"), 0), %s) + 1,
+                                                  false)""", (_sqlite_sequence(src, table),))
                 expected = src.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
                 got = raw.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
                 if got != expected:   # raising inside the transaction block rolls everything back
                     raise MigrationRefused(f"table {table}: {expected} rows in SQLite but {got} copied; nothing kept")
                 copied.append(CopiedTable(table, int(got)))
+            copied.extend(_check_derived(src, raw))
         return copied
     finally:
         src.close()

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import outcome
 import trio
 
-from . import migrations
+from . import migrations, pg_migrations
 from .db import DatabaseUnavailable, _run_hook
 from .pg_dialect import PgConnection, translate_ddl
 
@@ -98,7 +98,9 @@ def apply_migrations(raw: Any) -> int:
             raise RuntimeError(f"database schema version {version} is newer than this Parley "
                                f"({len(migrations.STEPS)}); upgrade Parley")
         for number, script in enumerate(migrations.STEPS[version:], start=version + 1):
-            raw.execute(translate_ddl(script))   # no parameters: several statements in one call
+            # No parameters: several statements in one call. Steps with triggers or full-text
+            # indexes have their own PostgreSQL text (storage/pg_migrations.py).
+            raw.execute(pg_migrations.script(number, script) or translate_ddl(script))
             raw.execute("UPDATE parley_schema_version SET version = %s", (number,))
             raw.commit()
         return len(migrations.STEPS)

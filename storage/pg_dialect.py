@@ -7,6 +7,7 @@ each statement once (cached) at the few places where the dialects differ:
 - `?` placeholders become `%s` (and a literal `%` becomes `%%`), outside quoted strings;
 - `INSERT OR IGNORE` becomes `INSERT … ON CONFLICT DO NOTHING`;
 - two-argument scalar `MAX(a, b)` / `MIN(a, b)` become `GREATEST` / `LEAST`, `IFNULL` `COALESCE`;
+- `a IS NOT ?` / `a IS ?` become `IS [NOT] DISTINCT FROM`;
 - `LIKE` becomes `ILIKE` (SQLite's LIKE ignores ASCII case; the searches rely on that);
 - in migrations, `INTEGER PRIMARY KEY [AUTOINCREMENT]` becomes an identity column and other
   `INTEGER` columns `BIGINT` (SQLite integers are 64-bit; millisecond timestamps need it);
@@ -85,6 +86,9 @@ def _scalar_minmax(text: str) -> str:
 
 
 def _rewrite_plain(text: str) -> str:
+    # `a IS NOT ?` (SQLite's null-safe inequality) is IS DISTINCT FROM; `a IS ?` its equality.
+    text = re.sub(r"\bIS\s+NOT\s+\?", "IS DISTINCT FROM ?", text, flags=re.IGNORECASE)
+    text = re.sub(r"\bIS\s+\?", "IS NOT DISTINCT FROM ?", text, flags=re.IGNORECASE)
     text = text.replace("%", "%%").replace("?", "%s")
     text = re.sub(r"\bIFNULL\s*\(", "COALESCE(", text, flags=re.IGNORECASE)
     text = re.sub(r"\bLIKE\b", "ILIKE", text, flags=re.IGNORECASE)

@@ -7,6 +7,7 @@ import sys
 
 from .. import support
 from ..api.chat_steps import joined, read, send
+from ..api.files_helpers import upload
 from ..support import add_background_users, serving
 
 FAST_HASHING = {"PARLEY_ARGON2_TIME_COST": "1", "PARLEY_ARGON2_MEMORY_KIB": "1024"}
@@ -30,6 +31,10 @@ async def test_round_trip_keeps_everything_and_refuses_a_second_copy(tmp_path, f
         await joined(p2, token)
         for n in range(5):
             await send(p1 if n % 2 else p2, token, f"message {n}")
+        shared = await upload(p1, token, "quarterly-report.txt", b"numbers")
+        assert shared.status == 201
+        first = [m for m in (await read(p1, token, limit=50)).data if not m["systemMessage"]][-1]["id"]
+        assert (await p2.post(f"/reaction/{token}/{first}", reaction="👍")).status == 201
         before = await read(p1, token, limit=50)
         await read(p2, token, limit=50, setReadMarker=1)
         rooms_before = (await p2.rooms())
@@ -38,7 +43,9 @@ async def test_round_trip_keeps_everything_and_refuses_a_second_copy(tmp_path, f
     result = _migrate(tmp_path, fresh_db)
     assert result.returncode == 0, result.stderr
     counts = dict(line.split("\t") for line in result.stdout.splitlines() if "\t" in line)
-    assert counts["users"] == "4" and counts["messages"] == "5" and counts["group_members"] == "1"
+    assert counts["users"] == "4" and counts["group_members"] == "1"
+    assert counts["attachments"] == "1" and counts["reactions"] == "1"
+    assert counts["message_search"] == "6"   # 5 comments + the file message, rebuilt on the target
     assert "counts verified" in result.stdout
 
     async with serving(support.test_config(str(tmp_path / "unused"), database_url=fresh_db)) as server:
@@ -46,6 +53,10 @@ async def test_round_trip_keeps_everything_and_refuses_a_second_copy(tmp_path, f
         after = await read(p1, token, limit=50)
         assert [(m["id"], m["message"], m["actorId"]) for m in after.data] == \
                [(m["id"], m["message"], m["actorId"]) for m in before.data]
+        assert [m["reactions"] for m in after.data] == [m["reactions"] for m in before.data]
+        hits = await p1.get("/search", params={"term": "quarterly"})
+        assert hits.status == 200 and len(hits.data) == 1   # the file's name, indexed by PostgreSQL
+        assert len((await p1.get(f"/chat/{token}/search", params={"term": "mess"})).data) == 5
         rooms_after = await p2.rooms()
         assert [(r["token"], r["name"], r["unreadMessages"]) for r in rooms_after] == \
                [(r["token"], r["name"], r["unreadMessages"]) for r in rooms_before]
