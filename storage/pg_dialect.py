@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 _INSERT_TABLE = re.compile(r"^\s*INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+\"?(\w+)\"?", re.IGNORECASE)
 _OR_IGNORE = re.compile(r"^(\s*INSERT)\s+OR\s+IGNORE\b", re.IGNORECASE)
@@ -208,9 +208,16 @@ class PgConnection:
     def __init__(self, conn: Any, identity_tables: frozenset[str]) -> None:
         self.raw = conn
         self._identity_tables = identity_tables
+        self._trace: Callable[[str], None] | None = None
+
+    def set_trace_callback(self, callback: Callable[[str], None] | None) -> None:
+        """As sqlite3's: `callback(statement)` for each statement run (here as translated)."""
+        self._trace = callback
 
     def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Cursor:
         text, wants_id = translate(sql, self._identity_tables)
+        if self._trace is not None:
+            self._trace(text)
         cursor = self.raw.cursor(row_factory=row_factory)
         cursor.execute(text, _params(params))
         lastrowid = None
