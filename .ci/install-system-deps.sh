@@ -23,6 +23,9 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 # libnss3-tools: `certutil`, to make Chromium trust the test CA for the HTTPS call (tests/web/test_https_call.py).
 command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+# postgresql: initdb/postgres for the PostgreSQL test mode and tests/cluster (the tests start their own
+# instance in a temp dir; the Debian service is never used).
+[ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

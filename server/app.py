@@ -16,7 +16,7 @@ from signaling.hub import Hub
 from signaling.sfu.controller import SfuController
 from signaling.sfu.janus import JanusClient
 from storage import accounts as accounts_db
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable, UnstorableValue, open_database
 
 from . import ocs, ops_http
 from .auth import CsrfFailed
@@ -83,7 +83,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     @app.before_serving
     async def start() -> None:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        db = Database(config.db_path)
+        db = open_database(config.database_url, config.db_path, config.database_pool_size)
         secret = await db.run(_load_secret(db))
         ctx = Ctx(db=db, hub=Hub(), config=config, passwords=config.password_service(),
                   secret=secret)
@@ -148,6 +148,21 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             return ocs.render(None, 413, message=f"request body larger than {config.max_body_bytes} bytes",
                               headers={"Connection": "close"})
         return ocs.render(None, status, message=exc.description)
+
+    @app.errorhandler(UnstorableValue)
+    async def unstorable_value(exc: UnstorableValue) -> Response:
+        if not ocs.is_ocs_path(request.path):
+            return ocs.plain_error(400, str(exc))
+        return ocs.render(None, 400, message=str(exc))
+
+    @app.errorhandler(DatabaseUnavailable)
+    async def database_unavailable(exc: DatabaseUnavailable) -> Response:
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        headers = {"Retry-After": "2"}
+        if not ocs.is_ocs_path(request.path):
+            return Response("Service temporarily unavailable", status=503, headers=headers,
+                            content_type="text/plain; charset=utf-8")
+        return ocs.render(None, 503, message="the database is unavailable; try again shortly", headers=headers)
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:

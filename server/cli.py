@@ -21,6 +21,7 @@ from .domain.errors import ParleyError
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="where the SQLite database lives (default ./data)")
+    p.add_argument("--database-url", help="postgresql://USER:PASS@HOST:PORT/DB: use PostgreSQL, not data-dir's SQLite")
     p.add_argument("--config", help="TOML configuration file (see config.example.toml)")
 
 
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     adduser.add_argument("user_id")
     _common(adduser)
 
+    migrate = sub.add_parser("migrate-to", help="copy the SQLite data dir into an empty PostgreSQL database")
+    migrate.add_argument("url", help="postgresql://USER:PASS@HOST:PORT/DB (must hold no rows)")
+    migrate.add_argument("--data-dir", help="the SQLite data dir to copy (default ./data)")
+    migrate.add_argument("--config", help="TOML configuration file (see config.example.toml)")
+
     backup = sub.add_parser("backup", help="write a consistent, checked copy of the database (safe while serving)")
     backup.add_argument("file", help="the backup file to write (a directory: a dated file in it)")
     _common(backup)
@@ -77,12 +83,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _migrate_to(config: config_mod.Config, url: str) -> int:
+    from storage.migrate_to import MigrationRefused, migrate
+    from storage.pg import redact
+    if not url.startswith(("postgresql://", "postgres://")):
+        print("parley: error: the target must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    try:
+        copied = migrate(config.db_path, url)
+    except MigrationRefused as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
+        return 1
+    for table in copied:
+        print(f"{table.name}\t{table.rows}")
+    total = sum(t.rows for t in copied)
+    print(f"copied {total} rows in {len(copied)} tables from {config.db_path} to {redact(url)}; counts verified")
+    return 0
+
+
 def _backup_or_restore(args: argparse.Namespace, config: config_mod.Config) -> None:
     from pathlib import Path
 
     from storage import backup as backup_mod
 
     from .datadir_lock import DataDirLock
+    if config.database_url:   # the SQLite file is not where the data is
+        raise BackupError(f"{args.command} covers the SQLite data dir; with a PostgreSQL database_url "
+                          "use PostgreSQL's own tools (pg_dump / pg_restore)")
     if args.command == "backup":
         print(backup_mod.backup(config.db_path, Path(args.file)))
         return
@@ -98,11 +125,11 @@ def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]
     from pathlib import Path
 
     from signaling.hub import Hub
-    from storage.db import Database
+    from storage.db import open_database
 
     async def main() -> Any:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        db = Database(config.db_path)
+        db = open_database(config.database_url, config.db_path, 1)
         try:
             passwords = config.password_service()
             try:
@@ -147,6 +174,9 @@ def _app_passwords(config: config_mod.Config, args: argparse.Namespace) -> None:
 def _environment_error(exc: BaseException) -> OSError | sqlite3.Error | None:
     """The OS or database error behind `exc`, looking inside exception groups (trio wraps what
     fails inside a nursery, e.g. hypercorn's bind)."""
+    from storage.db import DatabaseUnavailable
+    if isinstance(exc, DatabaseUnavailable):
+        return OSError(str(exc))
     if isinstance(exc, (OSError, sqlite3.Error)):
         return exc
     if isinstance(exc, BaseExceptionGroup):
@@ -171,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config: config_mod.Config | None = None
     try:
-        config = config_mod.load(args.config, data_dir=args.data_dir, bind=getattr(args, "bind", None),
+        config = config_mod.load(args.config, data_dir=args.data_dir, database_url=getattr(args, "database_url", None), bind=getattr(args, "bind", None),
                                  tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None))
         from .logs import configure as configure_logging
         configure_logging(config.log_level, config.log_format,
                           config.access_log if args.command == "serve" else "")
+        if args.command == "migrate-to":
+            return _migrate_to(config, args.url)
         if args.command == "serve":
             from .runner import run
             run(config)

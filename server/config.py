@@ -78,6 +78,11 @@ class Config:
     hsts_max_age: int = 0
     # Peers (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
     trusted_proxies: tuple[str, ...] = ()
+    # [database] url: "postgresql://USER:PASS@HOST:PORT/DB" stores everything in PostgreSQL instead
+    # of data_dir/parley.sqlite3 (empty = SQLite, the default). pool_size: PostgreSQL connections,
+    # each on its own worker thread (SQLite always uses one).
+    database_url: str = ""
+    database_pool_size: int = 4
     # [sfu] Janus's WebSocket API (e.g. ws://127.0.0.1:8188); empty = calls stay a mesh.
     janus_url: str = ""
     # Seconds any one Janus request may take before Parley gives up on it.
@@ -120,6 +125,9 @@ class ConfigError(ValueError):
 _ENV_PREFIX = "PARLEY_"
 # [server] keys holding a list: a TOML array, or a comma-separated PARLEY_* variable.
 _SERVER_LISTS = {"trusted_proxies"}
+# [database] keys → Config fields (their environment variables are PARLEY_DATABASE_URL and
+# PARLEY_DATABASE_POOL_SIZE, after the field names).
+_DATABASE_KEYS = {"url": "database_url", "pool_size": "database_pool_size"}
 _SCALARS = {f.name: f.type for f in fields(Config)
             if f.name not in ("stun_servers", "turn_servers") and f.name not in _SERVER_LISTS
             and f.name not in ("metrics_allow",)}
@@ -193,6 +201,10 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
             changes[key] = _coerce(key, value)
         else:
             raise ConfigError(f"unknown key [signaling] {key}")
+    for key, value in dict(raw.get("database", {})).items():
+        if key not in _DATABASE_KEYS:
+            raise ConfigError(f"unknown key [database] {key}")
+        changes[_DATABASE_KEYS[key]] = _coerce(_DATABASE_KEYS[key], value)
     for key, value in dict(raw.get("sfu", {})).items():
         if key not in ("janus_url", "janus_timeout"):
             raise ConfigError(f"unknown key [sfu] {key}")
@@ -201,7 +213,7 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
         if key not in ("max_upload_bytes", "file_sweep_interval"):
             raise ConfigError(f"unknown key [chat] {key}")
         changes[key] = _coerce(key, value)
-    unknown = set(raw) - {"server", "signaling", "sfu", "chat"}
+    unknown = set(raw) - {"server", "signaling", "sfu", "database", "chat"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)
@@ -235,7 +247,15 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
     if ":" not in config.bind or not config.bind.rsplit(":", 1)[1].isdigit():
         raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
     _check_network_keys(config)
+    _check_database_keys(config)
     return config
+
+
+def _check_database_keys(config: Config) -> None:
+    if config.database_url and not config.database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("database url must start with postgresql:// (or be empty for SQLite)")
+    if not 1 <= config.database_pool_size <= 256:
+        raise ConfigError("database pool_size must be between 1 and 256")
 
 
 def _check_network_keys(config: Config) -> None:

@@ -110,6 +110,13 @@ def _like(search: str) -> str:
     return f"%{escaped}%"
 
 
-def any_user(conn: sqlite3.Connection) -> bool:
-    """Whether at least one account exists (first-run setup is open only while none does)."""
+def any_user(conn: sqlite3.Connection, *, for_insert: bool = False) -> bool:
+    """Whether at least one account exists (first-run setup is open only while none does).
+
+    `for_insert`: the caller creates the first account if none exists. SQLite's one writer makes
+    check-then-insert atomic already; PostgreSQL at READ COMMITTED would let two such units both
+    see none, so there the check first takes a table lock that conflicts with itself and with
+    inserts, held to COMMIT: the second unit then sees the first one's account."""
+    if for_insert and getattr(conn, "dialect", "sqlite") == "postgresql":
+        conn.execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
     return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None

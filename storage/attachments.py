@@ -36,6 +36,9 @@ def _attachment(row: sqlite3.Row) -> Attachment:
 def next_id(conn: sqlite3.Connection) -> int:
     """The id the next attachment will get (AUTOINCREMENT never reuses one), so the message that
     names it can be written first, in the same transaction."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        # Taking the identity sequence's next value reserves it (sequences never hand one out twice).
+        return int(conn.execute("SELECT nextval(pg_get_serial_sequence('attachments', 'id')) AS id").fetchone()["id"])
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'attachments'").fetchone()
     return (row["seq"] if row else 0) + 1
 

@@ -28,6 +28,24 @@ Unit = Callable[[sqlite3.Connection], T]
 log = logging.getLogger("parley.db")
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot take the unit now (PostgreSQL down or overloaded): the API answers 503
+    with Retry-After. Nothing was committed."""
+
+
+class UnstorableValue(ValueError):
+    """A parameter the engine cannot hold (PostgreSQL text cannot contain NUL): the API answers 400."""
+
+
+def open_database(url: str, sqlite_path: str | Path, pool_size: int = 4):
+    """The engine the configuration names: PostgreSQL for a postgresql:// URL (storage/pg.py,
+    imported only then), else the SQLite file. Call inside trio."""
+    if url:
+        from .pg import PgDatabase
+        return PgDatabase(url, pool_size)
+    return Database(sqlite_path)
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open the database with the pragmas every Parley connection needs, and migrate it."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -55,6 +73,8 @@ def run_in_transaction(conn: sqlite3.Connection, unit: Unit[T]) -> T:
 
 class Database:
     """The DB thread. Create inside trio (it captures the trio token), close with `close()`."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)

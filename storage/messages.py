@@ -56,7 +56,16 @@ def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_t
            parent_id: int | None = None, reference_id: str = "", silent: bool = False) -> int:
     """Store a message and make it the room's newest. `last_message_id` is the room's newest id as
     read in the same transaction; the new message's per-room sequence number (which counts only
-    comments: what unreadMessages counts) follows its own."""
+    comments: what unreadMessages counts) follows its own.
+
+    The no-op UPDATE first takes the room row's write lock (PostgreSQL; SQLite's one writer holds
+    it anyway) and re-reads the newest id under it: concurrent posts to one room then allocate
+    their ids and commit one after the other, so ids rise in commit order and nobody can read
+    message n+1 before n is committed (see ARCHITECTURE.md "PostgreSQL")."""
+    locked = conn.execute("UPDATE rooms SET last_message_id = last_message_id WHERE id = ? RETURNING last_message_id",
+                          (room_id,)).fetchone()
+    if locked is not None:
+        last_message_id = locked[0]
     cur = conn.execute(
         """INSERT INTO messages (room_id, actor_type, actor_id, message, parameters, created_at, seq, verb,
                                  system_message, parent_id, reference_id, silent)

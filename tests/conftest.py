@@ -4,7 +4,24 @@ import pytest
 import trio
 
 
+from . import pg_support
 from .support import RunningServer, add_background_users, start_server, test_config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_postgres():
+    """With PARLEY_TEST_DB=postgres: the one PostgreSQL the session's databases live in, stopped
+    and deleted at the end (it starts on first use, so SQLite runs never start one)."""
+    yield
+    pg_support.shutdown_shared()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_databases():
+    """Torn down after every other fixture of the test (autouse fixtures set up first), so the
+    test's servers have closed their connections when its databases go back to the pool."""
+    yield
+    pg_support.release_databases()
 
 
 @pytest.fixture

@@ -178,6 +178,9 @@ class RunningServer:
 
 
 def test_config(data_dir: str, **overrides: Any) -> Config:
+    from . import pg_support
+    if pg_support.wanted() and "database_url" not in overrides:   # PARLEY_TEST_DB=postgres
+        overrides["database_url"] = pg_support.url_for_data_dir(data_dir)
     return Config(bind="127.0.0.1:0", data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024,
                   **overrides)
 

@@ -83,7 +83,7 @@ async def create_first_admin(ctx: Ctx, setup: FirstRunSetup, token: str | None, 
 
     def unit(conn: sqlite3.Connection) -> User:
         # Checked inside the transaction: two submissions racing each other create one account.
-        if accounts_db.any_user(conn):
+        if accounts_db.any_user(conn, for_insert=True):
             raise SetupClosed()
         accounts_db.insert_user(conn, user_id, name, password_hash, True, ctx.now())
         return User(UserId(user_id), name, password_hash, True)

@@ -9,6 +9,7 @@ import httpx
 
 from server.domain import accounts
 
+from .. import pg_support
 from ..support import PASSWORD, serving
 from .test_logins import config_for
 
@@ -34,7 +35,7 @@ async def new_app_password(server, user="alice", password=PASSWORD, v=2):
 
 
 def parley(data_dir, *args):
-    env = {**os.environ, **FAST_HASHING}
+    env = {**os.environ, **FAST_HASHING, **pg_support.env_for_data_dir(data_dir)}   # this mode's database
     env.pop("PARLEY_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "server", *args, "--data-dir", str(data_dir)],
                           capture_output=True, text=True, env=env, timeout=60)

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
 import trio
 
 from storage import migrations
@@ -12,6 +13,13 @@ from tests.api.chat_steps import send
 from tests.api.test_cli import FAST_HASHING, fails, free_port, ok, parley, start_serving
 from tests import support
 from tests.support import serving
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_in_every_mode(monkeypatch):
+    """backup/restore are about the SQLite file: these tests run on SQLite even in the
+    PARLEY_TEST_DB=postgres run (with a database URL the commands refuse, tested in tests/cluster)."""
+    monkeypatch.setenv("PARLEY_TEST_DB", "sqlite")
 
 
 async def parley_async(data_dir, *args) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
 import trio
 
 from .chat_steps import comments, newest, read, send, wait_parked
@@ -181,6 +182,8 @@ async def test_future_read_moves_the_read_marker_and_unread_count_drops(users, p
 
 async def test_unread_count_cost_does_not_grow_with_history(users, p1):
     """The unread count is a subtraction of sequence numbers found through indexes, not a COUNT."""
+    if users.ctx.db.dialect != "sqlite":   # the check reads SQLite's query plans
+        pytest.skip("SQLite query plans (PARLEY_TEST_DB=postgres run)")
     token = await p1.create_room(3, name="room")
     for i in range(5):
         await send(p1, token, f"m{i}")

@@ -12,13 +12,15 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from .. import pg_support
+
 # Cheap password hashing for the CLI runs (the defaults cost ~100 ms per hash).
 FAST_HASHING = {"PARLEY_ARGON2_TIME_COST": "1", "PARLEY_ARGON2_MEMORY_KIB": "1024"}
 
 
 def parley(data_dir, *args, stdin=None, env=None):
     """Run `python -m server ARGS --data-dir DATA_DIR`; returns the CompletedProcess."""
-    full_env = {**os.environ, **FAST_HASHING, **(env or {})}
+    full_env = {**os.environ, **FAST_HASHING, **pg_support.env_for_data_dir(data_dir), **(env or {})}
     full_env.pop("PARLEY_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "server", *args, "--data-dir", str(data_dir)],
                           input=stdin, capture_output=True, text=True, env=full_env, timeout=60)
@@ -37,9 +39,18 @@ def fails(result, *words, code=1):
     return result.stderr
 
 
-def password_matches(data_dir, user_id, password):
+def query(data_dir, sql, params=()):
+    """Rows straight from the database the CLI wrote (SQLite file, or PostgreSQL in that test mode)."""
+    if pg_support.wanted():
+        import psycopg
+        with psycopg.connect(pg_support.url_for_data_dir(str(data_dir))) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
     with sqlite3.connect(data_dir / "parley.sqlite3") as conn:
-        (stored,) = conn.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+        return conn.execute(sql, params).fetchall()
+
+
+def password_matches(data_dir, user_id, password):
+    (stored,) = query(data_dir, "SELECT password_hash FROM users WHERE id = ?", (user_id,))[0]
     try:
         return PasswordHasher().verify(stored, password)
     except Exception:
@@ -79,8 +90,7 @@ def test_group_add_and_adduser(tmp_path):
     ok(parley(tmp_path, "user", "add", "alice", "--password", "pw"))
     assert ok(parley(tmp_path, "group", "add", "team")) == "created group team\n"
     assert ok(parley(tmp_path, "group", "adduser", "team", "alice")) == "added alice to team\n"
-    with sqlite3.connect(tmp_path / "parley.sqlite3") as conn:
-        assert conn.execute("SELECT group_id, user_id FROM group_members").fetchall() == [("team", "alice")]
+    assert query(tmp_path, "SELECT group_id, user_id FROM group_members") == [("team", "alice")]
     fails(parley(tmp_path, "group", "add", "team"), "group team already exists")
     fails(parley(tmp_path, "group", "add", "two words"), "group id must be")
     fails(parley(tmp_path, "group", "adduser", "nogroup", "alice"), "group nogroup does not exist")
@@ -88,13 +98,14 @@ def test_group_add_and_adduser(tmp_path):
 
 
 def test_unusable_data_dir_and_config_file_are_reported_without_traceback(tmp_path):
+    sqlite = {"PARLEY_DATABASE_URL": ""}   # these are SQLite data-dir faults, in every test mode
     blocker = tmp_path / "file"
     blocker.write_text("")
-    fails(parley(blocker / "data", "user", "list"), "Not a directory", str(blocker / "data"))
+    fails(parley(blocker / "data", "user", "list", env=sqlite), "Not a directory", str(blocker / "data"))
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "parley.sqlite3").write_text("garbage " * 200)
-    fails(parley(corrupt, "user", "list"), "parley.sqlite3", "not a database")
+    fails(parley(corrupt, "user", "list", env=sqlite), "parley.sqlite3", "not a database")
     fails(parley(tmp_path, "user", "list", "--config", str(tmp_path / "missing.toml")),
           "cannot read config file", code=2)
     bad = tmp_path / "bad.toml"
@@ -109,7 +120,7 @@ def free_port() -> int:
 
 
 def start_serving(data_dir, port):
-    env = {**os.environ, **FAST_HASHING}
+    env = {**os.environ, **FAST_HASHING, **pg_support.env_for_data_dir(data_dir)}
     env.pop("PARLEY_CONFIG", None)
     process = subprocess.Popen([sys.executable, "-m", "server", "serve", "--bind", f"127.0.0.1:{port}",
                                 "--data-dir", str(data_dir)], env=env,

@@ -17,7 +17,7 @@ CHAT_POLLS = 30
 
 
 async def test_stop_answers_every_parked_poll_and_pull_and_closes_websockets(tmp_path):
-    config = support.test_config(str(tmp_path))
+    config = support.test_config(str(tmp_path), database_url="")   # reads the SQLite file below, in every mode
     clock = support.ManualClock()
     stop = trio.Event()
     polls: list[support.Reply] = []

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 
 from server.domain import accounts
 
-from .. import support
+from .. import pg_support, support
 from ..support import PASSWORD, serving
 from .test_ops_endpoints import scrape, value
 
@@ -108,6 +108,10 @@ async def test_unknown_users_cost_one_verification_like_wrong_passwords(tmp_path
 
 
 def stored_hash(data_dir, user_id):
+    if pg_support.wanted():   # PARLEY_TEST_DB=postgres: the data dir's database is in PostgreSQL
+        import psycopg
+        with psycopg.connect(pg_support.url_for_data_dir(str(data_dir))) as conn:
+            return conn.execute("SELECT password_hash FROM users WHERE id = %s", (user_id,)).fetchone()[0]
     with sqlite3.connect(f"{data_dir}/parley.sqlite3") as conn:
         return conn.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()[0]
 

@@ -45,7 +45,7 @@ async def test_healthz_and_readyz_answer_200_while_serving(server):
 
 async def test_readyz_is_503_with_a_reason_while_the_database_does_not_answer(tmp_path):
     release = threading.Event()
-    async with support.serving(support.test_config(str(tmp_path), readiness_timeout=0.5)) as server:
+    async with support.serving(support.test_config(str(tmp_path), readiness_timeout=0.5, database_url="")) as server:
         async with trio.open_nursery() as nursery:
             # A real unit of work that holds the database thread, as a stuck disk would.
             nursery.start_soon(server.ctx.db.run, lambda conn: release.wait(60))
