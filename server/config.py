@@ -60,6 +60,8 @@ class Config:
     hsts_max_age: int = 0
     # Peers (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
     trusted_proxies: tuple[str, ...] = ()
+    # [cluster] (docs/CLUSTER.md): redis://HOST:PORT/N of the bus between nodes; empty = one node.
+    redis_url: str = ""
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.passwords import PasswordService, make_hasher
@@ -160,7 +162,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
             changes[key] = _coerce(key, value)
         else:
             raise ConfigError(f"unknown key [signaling] {key}")
-    unknown = set(raw) - {"server", "signaling"}
+    for key, value in dict(raw.get("cluster", {})).items():
+        if key != "redis_url":
+            raise ConfigError(f"unknown key [cluster] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "cluster"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)
@@ -194,6 +200,8 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
     if ":" not in config.bind or not config.bind.rsplit(":", 1)[1].isdigit():
         raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
     _check_network_keys(config)
+    if config.redis_url and not config.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"redis_url must look like redis://HOST:PORT/N, got {config.redis_url!r}")
     return config
 
 

@@ -91,7 +91,7 @@ async def post_message(ctx: Ctx, actor: Actor, token: str, message: str | None,
     def published(result: tuple[Room, dict[str, Any], Renamed | None]) -> None:
         room, rendered, renamed = result
         # The message first: it already carries the new name, and nothing else may delay it.
-        ctx.hub.chat_posted(room.token, rendered["id"], rendered)
+        ctx.hub.chat_posted(room.token, rendered["id"], rendered, room.last_message_id)
         publish_rename(ctx.hub, renamed)
     await ctx.db.run(unit, after_commit=published)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from signaling.hub import Hub
 from storage.db import Database
@@ -38,6 +38,7 @@ class Ctx:
     passwords: PasswordService
     secret: bytes
     clock: Callable[[], float] = field(default=time.time)
+    bus: Any = None   # signaling.bus.Bus when the node is part of a cluster ([cluster] redis_url)
 
     def now(self) -> int:
         return int(self.clock())

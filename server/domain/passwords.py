@@ -96,6 +96,8 @@ class PasswordService:
         self._marker = marker
         self._dummy: str | None = None
         self._marker_seen = self._marker_stat()
+        # The cluster bus (signaling/bus.py): tells the other nodes' caches to forget a user.
+        self.relay: Callable[[str], None] | None = None
 
     async def hash(self, password: str) -> str:
         return await trio.to_thread.run_sync(self.hasher.hash, password)
@@ -153,15 +155,22 @@ class PasswordService:
 
     def forget_user(self, user_id: str) -> None:
         """Call after a password change or an account deletion has committed."""
-        self._generation[user_id] = self.generation(user_id) + 1
-        for key in self._by_user.pop(user_id, set()):
-            self._cache.pop(key, None)
+        self.forget_local(user_id)
+        if self.relay is not None:
+            self.relay(user_id)
         if self._marker is not None:
             try:
                 self._marker.write_text(secrets.token_hex(8))
             except OSError:
                 pass   # a read-only data dir: in-process invalidation still happened
             self._marker_seen = self._marker_stat()
+
+    def forget_local(self, user_id: str) -> None:
+        """Drop the user's cached verifications in this process only (the bus calls this for a
+        change made on another node)."""
+        self._generation[user_id] = self.generation(user_id) + 1
+        for key in self._by_user.pop(user_id, set()):
+            self._cache.pop(key, None)
 
     def _drop(self, key: bytes) -> None:
         user, _ = self._cache.pop(key)
