@@ -24,6 +24,7 @@ import logging
 import secrets
 from typing import Any, Callable
 
+import anyio
 import coredis
 import trio
 from coredis.tokens import PureToken
@@ -33,7 +34,8 @@ log = logging.getLogger("parley.bus")
 OUTBOX = 10_000           # events queued while Redis is slow or away; beyond, resync instead
 RECONNECT_DELAY = 0.5     # seconds between connection attempts
 CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
-                     TimeoutError, EOFError, trio.BrokenResourceError, trio.ClosedResourceError)
+                     TimeoutError, EOFError, trio.BrokenResourceError, trio.ClosedResourceError,
+                     anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 
 
 def _channel(url: str) -> str:
@@ -136,8 +138,9 @@ class Bus:
             except CONNECTION_ERRORS as exc:
                 log.warning("bus: Redis unreachable (%s); retrying", exc)
             except BaseExceptionGroup as group:
-                rest = group.subgroup(lambda e: not isinstance(e, CONNECTION_ERRORS))
-                if rest is not None:
+                # coredis' own tasks end with connection errors when torn down; if we are being
+                # cancelled, the sleep below raises Cancelled afresh.
+                if group.subgroup(lambda e: not isinstance(e, CONNECTION_ERRORS + (trio.Cancelled, BaseExceptionGroup))):
                     raise
                 log.warning("bus: Redis connection lost; retrying")
             finally:
