@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test install bench bench-chat bench-signaling bench-shutdown bench-https clean
+.PHONY: run test install bench bench-chat bench-signaling bench-shutdown bench-https clean binary
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(BIN)/parley
 run: install
 	$(BIN)/parley serve --bind $(BIND) --data-dir $(DATA)
 
-test: install
+test: install binary
 	$(BIN)/python -m pytest -q
 
 # Signaling relay latency (polling, WebSocket) and WebSocket throughput; see docs/PERFORMANCE.md.
@@ -40,4 +40,18 @@ bench-https: install
 bench: bench-chat bench-signaling
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info dist
+
+# The one-file binary dist/parley (PyInstaller; packaging/parley.spec). Rebuilt only when a source
+# file, the spec or pyproject.toml changed, so repeated `make test` runs reuse it.
+BINARY_SOURCES := $(shell find server signaling storage web packaging -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+$(BIN)/pyinstaller: pyproject.toml | $(BIN)/parley
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,binary]'
+	touch $(BIN)/pyinstaller
+
+dist/parley: $(BIN)/pyinstaller $(BINARY_SOURCES) pyproject.toml
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/parley.spec
+	touch dist/parley
+
+binary: dist/parley

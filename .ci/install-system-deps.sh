@@ -6,6 +6,15 @@ set -euo pipefail
 missing=()
 # coturn: `turnserver` and `turnutils_uclient` for the TURN end-to-end tests (tests/e2e).
 command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+# binutils and a shared libpython: PyInstaller (`make binary`, tests/deploy) reads every bundled
+# library with objdump and bundles libpythonX.Y.so (a statically linked Debian python3 needs the
+# libpythonX.Y package for it; a python built with --enable-shared has its own).
+command -v objdump >/dev/null 2>&1 || missing+=(binutils)
+py_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ "$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABLE_SHARED"))')" != 1 ] \
+        && ! ldconfig -p | grep -q "libpython${py_version}.so.1.0"; then
+    missing+=("libpython${py_version}")
+fi
 # systemd: `systemd-analyze verify` checks contrib/systemd/parley.service (tests/unit/test_systemd_unit.py).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # nginx: the reverse-proxy round trip through contrib/nginx/parley.conf (tests/deploy/test_reverse_proxies.py).

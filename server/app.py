@@ -19,13 +19,14 @@ from storage.db import Database
 from . import ocs, ops_http
 from .auth import CsrfFailed
 from .config import Config
-from .domain import housekeeping
+from .domain import first_run, housekeeping
 from .domain.context import Ctx
 from .domain.errors import ParleyError
 from .domain.signaling import SignalingBackend
 from .forwarded import ForwardedMiddleware, TrustedProxies
 from .routes import register_endpoints, register_web
 from .routes.chat_fast import register_chat_fast_path
+from .routes.setup import register_setup
 from .routes.signaling import register_websocket
 from .tls import Hsts, HttpsRedirect
 
@@ -56,6 +57,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     register_websocket(app)
     app.chat_fast_path = register_chat_fast_path(app)  # type: ignore[attr-defined]  # GET /chat/{token}
     register_web(app)   # the browser client and its login
+    register_setup(app)   # first run: the one-time /setup link that creates the first admin
     # /healthz, /readyz, /metrics and per-request metrics: the outermost of the app's own ASGI layers.
     metrics = ops_http.install(app, config)
     app.parley_metrics = metrics  # type: ignore[attr-defined]
@@ -93,6 +95,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
                 with bus_scope:
                     await ctx.bus.run(task_status=task_status)
             await app.nursery.start(run_bus)
+        await first_run.open_if_no_accounts(ctx, app.first_run)  # type: ignore[attr-defined]
         await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
         if housekeeping_timer:
             nonlocal timer

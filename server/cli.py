@@ -1,4 +1,4 @@
-"""The `parley` command: serve, and manage users and groups on the data directory."""
+"""The `parley` command: serve, manage users and groups, back up and restore the data directory."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,11 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
+from storage.backup import BackupError
+
+from . import __version__
 from . import config as config_mod
+from .datadir_lock import DataDirBusy
 from .domain import accounts
 from .domain.context import Ctx
 from .domain.errors import ParleyError
@@ -23,6 +27,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="Parley: Talk API v1 chat and signaling server")
+    parser.add_argument("--version", action="version", version=f"parley {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the API, signaling and web client on one port")
@@ -55,7 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
     adduser.add_argument("group_id")
     adduser.add_argument("user_id")
     _common(adduser)
+
+    backup = sub.add_parser("backup", help="write a consistent, checked copy of the database (safe while serving)")
+    backup.add_argument("file", help="the backup file to write (a directory: a dated file in it)")
+    _common(backup)
+    restore = sub.add_parser("restore", help="put a backup in place (only while no server runs on the data dir)")
+    restore.add_argument("file", help="a file written by `parley backup`")
+    _common(restore)
     return parser
+
+
+def _backup_or_restore(args: argparse.Namespace, config: config_mod.Config) -> None:
+    from pathlib import Path
+
+    from storage import backup as backup_mod
+
+    from .datadir_lock import DataDirLock
+    if args.command == "backup":
+        print(backup_mod.backup(config.db_path, Path(args.file)))
+        return
+    # Holding the lock for the whole swap also keeps a server from starting half-way through it.
+    with DataDirLock(config.data_dir):
+        kept = backup_mod.restore(Path(args.file), config.db_path)
+    print(f"restored {Path(args.file).absolute()} to {config.db_path.absolute()}")
+    if kept is not None:
+        print(f"the previous database is kept as {kept}")
 
 
 def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]) -> Any:
@@ -153,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.action == "delete":
                 _with_ctx(config, lambda ctx: accounts.delete_user(ctx, args.user_id))
                 print(f"deleted user {args.user_id}")
+        elif args.command in ("backup", "restore"):
+            _backup_or_restore(args, config)
         elif args.command == "group":
             if args.action == "add":
                 _with_ctx(config, lambda ctx: accounts.add_group(ctx, args.group_id))
@@ -163,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except ParleyError as exc:
         print(f"parley: error: {exc.message}", file=sys.stderr)
+        return 1
+    except (BackupError, DataDirBusy) as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
         return 1
     except config_mod.ConfigError as exc:
         print(f"parley: config error: {exc}", file=sys.stderr)

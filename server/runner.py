@@ -143,12 +143,19 @@ async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
     log.info("stopped")
 
 
-async def _print_login_hint(ctx, url: str, config: Config) -> None:
-    from storage import accounts as accounts_db
-    users = await ctx.db.run(lambda conn: accounts_db.list_users(conn))
-    if not users:
-        print("\nNo accounts yet. Create the first administrator (in another terminal):\n"
-              f"  .venv/bin/parley user add admin --password 'choose-a-password' --admin --data-dir {config.data_dir}",
+def setup_url(base: str, token: str, public_url: str = "") -> str:
+    """The first-run link. The token sits in the fragment, which browsers never send to a server
+    (nor to a proxy's access log); the web client reads it from there."""
+    return f"{(public_url or base).rstrip('/')}/setup#{token}"
+
+
+async def _print_login_hint(app, url: str, config: Config) -> None:
+    token = app.first_run.token
+    if token is not None:
+        print("\nNo accounts yet. Open this one-time link (valid for 1 hour, until used) to create the first\n"
+              f"administrator in the browser:\n  {setup_url(url, token, config.public_url)}\n"
+              "or create one from the command line:\n"
+              f"  parley user add admin --password 'choose-a-password' --admin --data-dir {config.data_dir}",
               flush=True)
     print("Log in with those credentials in the web client, or use Basic auth with the API:\n"
           f"  curl -u admin:PASSWORD -H 'OCS-APIRequest: true' -H 'Accept: application/json' "
@@ -158,8 +165,11 @@ async def _print_login_hint(ctx, url: str, config: Config) -> None:
 def run(config: Config) -> None:
     from . import gc_log
     from .app import create_app
+    from .datadir_lock import DataDirLock
     from .tls import check as check_tls
     check_tls(config)   # before anything binds: one line naming the bad file (server/cli.py)
+    # Held until the process exits: `parley restore` refuses while it is held (server/datadir_lock.py).
+    lock = DataDirLock(config.data_dir).acquire()
     tune_gc()
     app = create_app(config)
     if gc_log.enabled():
@@ -177,5 +187,8 @@ def run(config: Config) -> None:
             if config.http_redirect_bind:   # hypercorn lists the plain-HTTP sockets after the TLS ones
                 for plain in (b for b in binds if b.startswith("http://")):
                     print(f"  redirect:   {plain} -> {url}", flush=True)
-            await _print_login_hint(app.parley_ctx, url, config)
-    trio.run(main)
+            await _print_login_hint(app, url, config)
+    try:
+        trio.run(main)
+    finally:
+        lock.release()

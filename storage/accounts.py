@@ -100,3 +100,8 @@ def put_secret(conn: sqlite3.Connection, name: str, value: str) -> None:
 def _like(search: str) -> str:
     escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def any_user(conn: sqlite3.Connection) -> bool:
+    """Whether at least one account exists (first-run setup is open only while none does)."""
+    return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None

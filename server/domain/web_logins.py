@@ -32,6 +32,12 @@ async def log_in(ctx: Ctx, user_id: str | None, password: str | None, client: st
     user = await accounts.authenticate(ctx, user_id, password, client)
     if user is None:
         raise NotLoggedIn("wrong user name or password")
+    return await start_login(ctx, user), user
+
+
+async def start_login(ctx: Ctx, user: User) -> str:
+    """Store a new login for a user whose password was just checked (or just set); returns the
+    cookie value."""
     cookie = secrets.token_urlsafe(32)
     now = ctx.now()
 
@@ -39,7 +45,7 @@ async def log_in(ctx: Ctx, user_id: str | None, password: str | None, client: st
         web_logins_db.delete_expired(conn, now)
         web_logins_db.insert(conn, _hash(cookie), user.id, now, now + LOGIN_LIFETIME)
     await ctx.db.run(unit)
-    return cookie, user
+    return cookie
 
 
 async def user_of(ctx: Ctx, cookie: str) -> User | None:

@@ -54,4 +54,7 @@ export const login = {
   status: () => request("GET", "/login/status").then((r) => r.data),
   logIn: (user, password) => request("POST", "/login", { user, password }).then((r) => r.data),
   logOut: () => request("POST", "/logout", {}).then((r) => r.data),
+  // First run: create the first administrator with the one-time token of the setup link.
+  setUp: (token, userId, displayName, password) =>
+    request("POST", "/setup", { token, userId, displayName, password }).then((r) => r.data),
 };

@@ -45,6 +45,7 @@ async function boot() {
     state.app = null;
     const token = tokenFromPath();
     if (token) showGuestLobby(token);
+    else if (location.pathname.replace(/\/$/, "") === "/setup") showSetup();
     else showLogin();
   }
 }
@@ -87,6 +88,52 @@ function showLogin({ back } = {}) {
         : e.status === 401 ? "Wrong user name or password." : `Login failed: ${e.message}`;
       password.input.select();
       submit.disabled = false;
+    }
+  });
+  main.replaceChildren(h("div", { class: "center" }, form));
+  user.input.focus();
+}
+
+// -- first run ---------------------------------------------------------------------------------
+
+// The link `parley serve` prints while no account exists: /setup#<token>. The token stays in the
+// fragment (never sent in a URL) and goes to the server only in the form's POST body.
+function showSetup() {
+  document.title = "Set up · Parley";
+  const token = decodeURIComponent(location.hash.slice(1));
+  const user = field("Administrator user name", { name: "userId", autocomplete: "username", required: true,
+    autocapitalize: "none", value: "admin" });
+  const name = field("Display name", { name: "displayName", autocomplete: "name", maxlength: "64" });
+  const password = field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true });
+  const repeat = field("Repeat the password", { name: "repeat", type: "password", autocomplete: "new-password", required: true });
+  const error = h("p", { class: "form-error", role: "alert" });
+  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Create administrator" });
+  const form = h("form", { class: "card auth-card", "aria-labelledby": "setup-title" },
+    h("h1", { id: "setup-title", text: "Welcome to Parley" }),
+    h("p", { class: "hint", text: "Create the first administrator account. This link works once." }),
+    user.el, name.el, password.el, repeat.el, error, submit);
+  if (!token) {
+    error.textContent = "This setup link has no token. Copy the whole link that `parley serve` printed.";
+    submit.disabled = true;
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    if (password.input.value !== repeat.input.value) {
+      error.textContent = "The passwords do not match.";
+      repeat.input.select();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await login.setUp(token, user.input.value.trim(), name.input.value.trim(), password.input.value);
+      history.replaceState({}, "", "/");   // drop the used token from the address bar and history
+      await boot();
+    } catch (e) {
+      error.textContent = e.status === 404 ? "Setup is already done. Log in instead."
+        : e.status === 403 ? "This setup link is wrong or has expired. Restart Parley for a new one."
+        : `Setup failed: ${e.message}`;
+      submit.disabled = e.status === 404 || e.status === 403;
     }
   });
   main.replaceChildren(h("div", { class: "center" }, form));
