@@ -58,7 +58,8 @@ class Bus:
         self._owe_resync = False            # something may not have reached the other nodes
         self._seq = itertools.count(1)
         self._client: Any = None
-        self._idle = trio.Event()           # the outbox is empty and nothing is pending
+        self._progress = trio.Event()       # set (and replaced) after each publish
+        self.posted = 0
         self.subscribed = trio.Event()      # first subscription done (start-up waits for it)
         self.published = 0
         self.received = 0
@@ -74,15 +75,16 @@ class Bus:
         message["n"] = self.node
         try:
             self._send.send_nowait(json.dumps(message, separators=(",", ":")))
-            self._idle = trio.Event() if self._idle.is_set() else self._idle
+            self.posted += 1
         except trio.WouldBlock:
             self._owe_resync = True   # the others will re-check instead of hearing this event
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything posted so far is published (the CLI, before it exits)."""
+        target = self.posted
         with trio.move_on_after(timeout):
-            while self._pending is not None or self._outbox.statistics().current_buffer_used:
-                await self._idle.wait()
+            while self.published < target:
+                await self._progress.wait()
             return True
         return False
 
@@ -132,9 +134,10 @@ class Bus:
                         log.info("bus connected to %s (node %s)", self.url, self.node)
                         async with trio.open_nursery() as nursery:
                             nursery.start_soon(self._publish, client)
-                            async for message in pubsub:
-                                self._receive(message)
-                        raise ConnectionError("subscription ended")
+                            # Not `async for`: that ends whenever coredis' "subscribed" flag
+                            # blinks; a dead connection raises from the pubsub's own task group.
+                            while True:
+                                self._receive(await pubsub.get_message())
             except CONNECTION_ERRORS as exc:
                 log.warning("bus: Redis unreachable (%s); retrying", exc)
             except BaseExceptionGroup as group:
@@ -157,13 +160,13 @@ class Bus:
             self._owe_resync = False
         while True:
             if self._pending is None:
-                if not self._outbox.statistics().current_buffer_used:
-                    self._idle.set()
                 self._pending = await self._outbox.receive()
             # Kept in `_pending` until Redis took it: a failure here re-sends it after reconnecting.
             await client.publish(self.channel, self._pending)
             self._pending = None
             self.published += 1
+            self._progress.set()
+            self._progress = trio.Event()
 
     def _receive(self, message: Any) -> None:
         if not isinstance(message, dict) or message.get("type") != "message":

@@ -106,3 +106,21 @@ async def test_parked_poll_gets_its_message_across_a_redis_restart(nodes, redis)
             await redis.start()
             await wait_until(lambda: a.ctx.bus.resyncs >= 1 and b.ctx.bus.resyncs >= 1, 20)
     assert got == ["while redis was down"]
+
+
+async def test_cli_password_change_reaches_running_nodes_over_the_bus(redis, tmp_path):
+    service = PasswordService(60)   # no marker file: only the bus can tell this cache
+    bus = attach(redis.url, Hub(), service)
+    user = User(id="bob", display_name="Bob", password_hash="", is_admin=False)
+    cli = [sys.executable, "-m", "server", "user"]
+    data = ["--data-dir", str(tmp_path / "data")]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(bus.run)
+        await trio.run_process(cli + ["add", "bob", "--password", "first"] + data, capture_stdout=True)
+        service.remember(user, "first", service.generation("bob"))
+        assert service.cached_user("bob", "first") == user
+        done = await trio.run_process(cli + ["passwd", "bob", "--password", "second", "--redis-url", redis.url]
+                                      + data, capture_stdout=True, capture_stderr=True)
+        assert b"changed" in done.stdout and b"warning" not in done.stderr
+        await wait_until(lambda: service.cached_user("bob", "first") is None)
+        nursery.cancel_scope.cancel()
