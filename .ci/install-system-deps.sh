@@ -23,6 +23,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 # libnss3-tools: `certutil`, to make Chromium trust the test CA for the HTTPS call (tests/web/test_https_call.py).
 command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+# redis-server: the cluster bus tests (tests/cluster) start their own instance in a temp dir.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
