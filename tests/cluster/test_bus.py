@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
 import trio
 
 from server.cluster import attach
@@ -11,7 +12,12 @@ from server.domain.passwords import PasswordService
 from signaling.hub import Hub
 from storage.records import User
 
+from ..api.chat_steps import newest
 from ..signaling_helpers import joined, messages, offer, pull
+from ..support import PASSWORD
+
+OCS = {"OCS-APIRequest": "true", "Accept": "application/json"}
+USER_PATH = "/ocs/v2.php/cloud/user"
 
 
 async def wait_until(condition, seconds: float = 10) -> None:
@@ -31,11 +37,12 @@ async def test_long_poll_on_a_is_woken_by_a_post_on_b(nodes):
     a, b = nodes
     p1a, p2b = a.actor("participant1"), b.actor("participant2")
     token = await p1a.create_room(1, invite="participant2")
+    start = await newest(p1a, token)   # past the room's system messages
     got = {}
 
     async def poller():
         got["r"] = await p1a.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 30,
-                                                            "lastKnownMessageId": 0})
+                                                            "lastKnownMessageId": start})
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(poller)
@@ -88,13 +95,14 @@ async def test_parked_poll_gets_its_message_across_a_redis_restart(nodes, redis)
     a, b = nodes
     p1a, p2b = a.actor("participant1"), b.actor("participant2")
     token = await p1a.create_room(1, invite="participant2")
+    start = await newest(p1a, token)
     got: list[str] = []
 
     async def poller():
         # A client's loop: a resync may answer a parked poll early (304); it simply polls again.
         while not got:
             r = await p1a.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 30,
-                                                         "lastKnownMessageId": 0})
+                                                         "lastKnownMessageId": start})
             got.extend(m["message"] for m in (r.data if r.status == 200 else []))
     with trio.fail_after(40):
         async with trio.open_nursery() as nursery:
@@ -124,3 +132,49 @@ async def test_cli_password_change_reaches_running_nodes_over_the_bus(redis, tmp
         assert b"changed" in done.stdout and b"warning" not in done.stderr
         await wait_until(lambda: service.cached_user("bob", "first") is None)
         nursery.cancel_scope.cancel()
+
+
+async def test_an_edit_on_b_is_never_served_stale_from_the_ring_of_a(nodes):
+    a, b = nodes
+    p1a, p2b = a.actor("participant1"), b.actor("participant2")
+    token = await p1a.create_room(1, invite="participant2")
+    start = await newest(p1a, token)
+    got = {}
+
+    async def poller(cursor: int, key: str):
+        got[key] = await p1a.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 30,
+                                                            "lastKnownMessageId": cursor})
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:   # A's ring learns the message over the bus
+            nursery.start_soon(poller, start, "first")
+            await wait_until(lambda: a.ctx.hub.chat.waiting() == 1)
+            posted = (await p2b.post(f"/chat/{token}", message="before the edit")).data["id"]
+    assert [m["message"] for m in got["first"].data] == ["before the edit"]
+    assert a.ctx.hub.chat.ringed(token)[-1]["message"] == "before the edit"   # ringed on A
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:   # the edit's system entry wakes A's poll
+            nursery.start_soon(poller, posted, "edited")
+            await wait_until(lambda: a.ctx.hub.chat.waiting() == 1)
+            r = await p2b.put(f"/chat/{token}/{posted}", message="after the edit")
+            assert r.status == 200, r.text
+    assert [m["systemMessage"] for m in got["edited"].data] == ["message_edited"]
+    again = await p1a.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 0,
+                                                     "lastKnownMessageId": start})
+    assert [m["message"] for m in again.data if m["id"] == posted] == ["after the edit"]
+
+
+async def test_an_app_password_revoked_on_a_is_forgotten_by_b_over_the_bus(nodes):
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=a.url, auth=("participant1", PASSWORD)) as client:
+        r = await client.get("/ocs/v2.php/core/getapppassword", headers=OCS)
+    assert r.status_code == 200, r.text
+    app_password = r.json()["ocs"]["data"]["apppassword"]
+    async with httpx.AsyncClient(base_url=b.url, auth=("participant1", app_password)) as client:
+        assert (await client.get(USER_PATH, headers=OCS)).status_code == 200   # now cached on B
+    before = b.ctx.passwords.generation("participant1")
+    async with httpx.AsyncClient(base_url=a.url, auth=("participant1", app_password)) as client:
+        assert (await client.delete("/ocs/v2.php/core/apppassword", headers=OCS)).status_code == 200
+    # Only the bus moves B's generation (B's own code never called forget_user for this user).
+    await wait_until(lambda: b.ctx.passwords.generation("participant1") > before)
+    async with httpx.AsyncClient(base_url=b.url, auth=("participant1", app_password)) as client:
+        assert (await client.get(USER_PATH, headers=OCS)).status_code == 401
