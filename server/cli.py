@@ -22,7 +22,7 @@ from .domain.errors import ParleyError
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="where the SQLite database lives (default ./data)")
     p.add_argument("--config", help="TOML configuration file (see config.example.toml)")
-    p.add_argument("--redis-url", help="redis://HOST:PORT/N of the cluster bus (docs/DECISIONS-LOG.md, \"Cluster bus\")")
+    p.add_argument("--redis-url", help="redis://HOST:PORT/N of the cluster bus (docs/DECISIONS-LOG.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:

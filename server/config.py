@@ -86,7 +86,7 @@ class Config:
     # of deleted files is reclaimed, in seconds.
     max_upload_bytes: int = 100 * 1024 * 1024
     file_sweep_interval: float = 60.0
-    # [cluster] (docs/DECISIONS-LOG.md, "Cluster bus"): redis://HOST:PORT/N of the bus between nodes; empty = one node.
+    # [cluster] redis://HOST:PORT/N of the bus between nodes (DECISIONS-LOG "Cluster bus"); empty = one node.
     redis_url: str = ""
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
