@@ -53,7 +53,7 @@ async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[s
             if mailboxes.room_of(found) != session.room:
                 mailboxes.register(found, session.room, now)
     elif kind == "message" and recipient_type == "session" and hub.sfu is not None \
-            and hub.sfu.intercepts(data):
+            and hub.sfu.intercepts(data, session.talk_session, target):
         # The MCU flow: offers, answers and candidates go to the SFU, not to the peer.
         if isinstance(target, str) and target and \
                 not hub.sfu.submit(session.room, session.talk_session, target, data):

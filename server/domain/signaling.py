@@ -99,7 +99,7 @@ async def send_messages(ctx: Ctx, actor: Actor, token: str, raw: Any) -> None:
     now = ctx.clock()
     sfu = ctx.hub.sfu
     for message in polling.outgoing(envelopes, session_id):
-        if sfu is not None and sfu.intercepts(message.payload):
+        if sfu is not None and sfu.intercepts(message.payload, session_id, message.to):
             # The MCU flow for polling clients: the SFU answers through their mailboxes. A full
             # queue drops the message (the client re-sends its requestoffer, or republishes).
             sfu.submit(token, session_id, message.to, message.payload)

@@ -12,6 +12,8 @@ is configured; hpb-interop.md §3):
   * `sendoffer` to viewer V (screen sharing): the same, with the roles swapped.
   * `answer` to P: `start` on the (me, P) subscriber handle.
   * `candidate` / `endOfCandidates` to the own id (publisher) or to P (subscriber): `trickle`.
+  * `unshareScreen` to the own id: the screen publisher and its subscribers are detached (the HPB
+    does the same; the sharer sends `unshareScreen` to each viewer too, relayed as usual).
 Only sessions in the call may publish or subscribe, and only within their own room.
 
 Janus state per call: one videoroom (created on the first publish, destroyed when nobody of the
@@ -118,7 +120,11 @@ class SfuController:
     # -- entry points (sync, never block) ------------------------------------------------------------
 
     @staticmethod
-    def intercepts(data: dict[str, Any]) -> bool:
+    def intercepts(data: dict[str, Any], sender: str | None = None, to: str | None = None) -> bool:
+        # `unshareScreen` is a peer message except when addressed to oneself: then it ends the
+        # SFU screen stream (nothing else would free its Janus handles while the call goes on).
+        if data.get("type") == "unshareScreen":
+            return sender is not None and sender == to
         return data.get("type") in MCU_TYPES
 
     def submit(self, token: str, sender: str, to: str, data: dict[str, Any]) -> bool:
@@ -198,6 +204,8 @@ class SfuController:
             sdp = _sdp(data, "offer")
             if sdp is not None:
                 await self._publish(room, me, room_type, sdp, data.get("sid"))
+        elif kind == "unshareScreen" and to == me:
+            await self._unpublish(room, me, "screen")
         elif kind == "requestoffer" and to != me:
             await self._subscribe(room, me, to, room_type, data.get("sid"))
         elif kind == "sendoffer" and to != me:
@@ -342,6 +350,16 @@ class SfuController:
         subscriber = room.subscribers.pop(key, None)
         if subscriber is not None:
             await self._detach(subscriber.handle)
+
+    async def _unpublish(self, room: CallRoom, session: str, room_type: str) -> None:
+        """One stream of `session` ends: its publisher, its subscribers and requests waiting for it."""
+        for key, sub in list(room.subscribers.items()):
+            if sub.publisher == session and sub.room_type == room_type:
+                await self._drop_subscriber(room, key)
+        room.waiting.pop((session, room_type), None)
+        publisher = room.publishers.pop((session, room_type), None)
+        if publisher is not None:
+            await self._detach(publisher.handle)
 
     async def drop_session(self, room: CallRoom, session: str) -> None:
         """Everything `session` holds, and every subscription to its streams."""

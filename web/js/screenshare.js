@@ -3,6 +3,12 @@
 // sharer always makes the offer (send-only). Viewers answer and show the screen large, above the
 // camera tiles. Ending the share sends `unshareScreen`; a viewer that joins the call later gets
 // its own offer from `updateUsers`.
+//
+// With the SFU (call.sfu, feature "mcu"; hpb-interop.md §3) the screen is published ONCE: one
+// send-only connection whose offer goes to our own session id with roomType "screen", answered by
+// the SFU from that id; then `sendoffer` to each viewer makes the SFU offer them the screen from
+// our id (viewers take that offer exactly like a mesh one). Stopping sends `unshareScreen` to each
+// viewer (tiles go) and to ourselves (the server detaches the screen publisher and its viewers).
 import { avatar, h, toast } from "./dom.js";
 
 export class ScreenShare {
@@ -15,8 +21,14 @@ export class ScreenShare {
     this.outgoing = new Map();   // viewer session → RTCPeerConnection (we share)
     this.incoming = new Map();   // sharer session → { pc, sid, tile }
     this.sid = "";
+    this.publisher = null;       // SFU mode: our one send-only screen connection
+    this.viewers = new Set();    // SFU mode: sessions we sent `sendoffer` for
     this.onChange = null;        // the room view updates its button
     this.queue = Promise.resolve();
+  }
+
+  get viaSfu() {
+    return Boolean(this.call.sfu);
   }
 
   get sharing() {
@@ -39,7 +51,8 @@ export class ScreenShare {
     this.localTile = this.makeTile(this.call.sessionId, "Your screen", true);
     this.localTile.video.srcObject = stream;
     this.localTile.video.play().catch(() => {});
-    for (const session of this.call.inCallSessions) this.offerTo(session);
+    if (this.viaSfu) this.publish();
+    else for (const session of this.call.inCallSessions) this.offerTo(session);
     this.onChange?.();
   }
 
@@ -52,6 +65,13 @@ export class ScreenShare {
       this.send(session, "unshareScreen", {});
     }
     this.outgoing.clear();
+    if (this.publisher) {
+      this.publisher.close();
+      this.publisher = null;
+      for (const session of this.viewers) this.send(session, "unshareScreen", {});
+      this.send(this.call.sessionId, "unshareScreen", {});   // the SFU frees the stream
+      this.viewers.clear();
+    }
     this.localTile?.el.remove();
     this.localTile = null;
     this.layout();
@@ -60,6 +80,54 @@ export class ScreenShare {
 
   send(to, type, payload) {
     this.call.signaling.send({ to, sid: this.sid, roomType: "screen", type, payload });
+  }
+
+  // -- SFU mode ----------------------------------------------------------------------------------------
+
+  async publish() {
+    this.publisher?.close();
+    this.viewers.clear();
+    const pc = new RTCPeerConnection({ iceServers: this.call.iceServers });
+    this.publisher = pc;
+    const me = this.call.sessionId;
+    for (const track of this.stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
+    pc.onicecandidate = (event) => {
+      if (this.publisher !== pc) return;
+      if (!event.candidate || !event.candidate.candidate) {
+        this.call.signaling.send({ to: me, sid: this.sid, roomType: "screen", type: "endOfCandidates" });
+        return;
+      }
+      const { candidate, sdpMid, sdpMLineIndex } = event.candidate;
+      this.send(me, "candidate", { candidate: { candidate, sdpMid, sdpMLineIndex } });
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.localTile) this.localTile.el.dataset.publishState = pc.connectionState;
+      // Publish again (as sfu.js does for the camera): the SFU re-offers it to the viewers.
+      if (pc.connectionState === "failed" && this.publisher === pc) {
+        setTimeout(() => this.publisher === pc && this.stream && this.publish(), 1000);
+      }
+    };
+    try {
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      this.send(me, "offer", { type: "offer", sdp: offer.sdp, nick: this.call.nick });
+      // The SFU keeps these until the screen's media is up, then offers it to each viewer.
+      for (const session of this.call.inCallSessions) this.sendOfferTo(session);
+    } catch (error) {
+      console.warn("could not publish the screen to the SFU", error);
+    }
+  }
+
+  sendOfferTo(session) {
+    if (!this.publisher || session === this.call.sessionId || this.viewers.has(session)) return;
+    this.viewers.add(session);
+    this.call.signaling.send({ to: session, sid: this.sid, roomType: "screen", type: "sendoffer" });
+  }
+
+  // The SFU restarted (sfu.js): every stream is gone there; viewers get new offers once we republish.
+  sfuRestarted() {
+    for (const session of [...this.incoming.keys()]) this.removeIncoming(session);
+    if (this.stream && this.viaSfu) this.publish();
   }
 
   async offerTo(session) {
@@ -83,7 +151,11 @@ export class ScreenShare {
 
   // The in-call sessions changed: offer our screen to newcomers, drop screens of those who left.
   updateUsers(inCallSessions) {
-    for (const session of inCallSessions) if (this.stream) this.offerTo(session);
+    for (const session of inCallSessions) {
+      if (this.publisher) this.sendOfferTo(session);
+      else if (this.stream && !this.viaSfu) this.offerTo(session);
+    }
+    for (const session of [...this.viewers]) if (!inCallSessions.has(session)) this.viewers.delete(session);
     for (const [session, pc] of [...this.outgoing]) {
       if (!inCallSessions.has(session)) {
         pc.close();
@@ -104,7 +176,8 @@ export class ScreenShare {
 
   async process(message) {
     const from = message.from;
-    if (!from || from === this.call.sessionId) return;
+    if (from && from === this.call.sessionId) return this.fromSfu(message);
+    if (!from) return;
     try {
       switch (message.type) {
         case "offer": {
@@ -117,6 +190,12 @@ export class ScreenShare {
             const stream = event.streams[0] || new MediaStream([event.track]);
             entry.tile.video.srcObject = stream;
             entry.tile.video.play().catch(() => {});
+          };
+          pc.onconnectionstatechange = () => {
+            // Through the SFU a viewer asks for a fresh subscription (a mesh sharer re-offers).
+            if (pc.connectionState === "failed" && this.viaSfu && this.incoming.get(from) === entry) {
+              this.call.signaling.send({ to: from, sid: entry.sid, roomType: "screen", type: "requestoffer" });
+            }
           };
           pc.onicecandidate = (event) => {
             if (!event.candidate || !event.candidate.candidate) return;
@@ -160,6 +239,18 @@ export class ScreenShare {
       }
     } catch (error) {
       console.warn(`screen ${message.type} from a peer failed`, error);
+    }
+  }
+
+  // SFU mode: the answer to our screen's offer comes from our own session id.
+  async fromSfu(message) {
+    const pc = this.publisher;
+    if (message.type !== "answer" || !pc || pc.signalingState !== "have-local-offer") return;
+    if (message.sid !== undefined && message.sid !== this.sid) return;
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: message.payload.sdp });
+    } catch (error) {
+      console.warn("the SFU's answer for the screen failed", error);
     }
   }
 

@@ -11,8 +11,8 @@
 //
 // Subscriptions live in call.peers with the mesh peers' shape, so call.js's tiles, mute
 // indicators, departures and broadcasts (mute/unmute go peer to peer, not through the SFU) work
-// unchanged. Screen sharing is not wired here (yet): the flow would be the same with
-// roomType "screen" and `sendoffer`.
+// unchanged. Screen sharing through the SFU lives in screenshare.js (roomType "screen", `sendoffer`);
+// a restart tells it to republish too.
 const REQUEST_AGAIN_MS = 10000;
 const MCU_TYPES = new Set(["offer", "answer", "candidate", "endOfCandidates"]);
 
@@ -185,6 +185,7 @@ export class SfuSession {
     for (const sessionId of [...this.call.peers.keys()]) this.call.removePeer(sessionId);
     this.requested.clear();
     await this.publish();
+    this.call.screens.sfuRestarted();
     this.requestMissing();
   }
 }
