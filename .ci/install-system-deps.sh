@@ -26,6 +26,8 @@ command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 # postgresql: initdb/postgres for the PostgreSQL test mode and tests/cluster (the tests start their own
 # instance in a temp dir; the Debian service is never used).
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+# redis-server: the cluster bus tests (tests/cluster) start their own instance in a temp dir.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -68,6 +68,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
     register_network_layers(app, config)   # keep last: these must see every request first
     timer: housekeeping.Timer | None = None
     sweeper = trio.CancelScope()   # the WebSocket session timer, stopped at shutdown
+    bus_scope = trio.CancelScope()   # the cluster bus task, stopped last
 
     @app.after_request
     async def remember_route(response: Response) -> Response:
@@ -91,6 +92,14 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             ctx.clock = clock
         app.parley_ctx = ctx  # type: ignore[attr-defined]
         await ctx.passwords.dummy_hash()   # unknown users are verified against it from the first request
+        if config.redis_url:
+            from .cluster import attach   # imports coredis: only for a cluster node
+            ctx.bus = attach(config.redis_url, ctx.hub, ctx.passwords)
+
+            async def run_bus(task_status=trio.TASK_STATUS_IGNORED) -> None:
+                with bus_scope:
+                    await ctx.bus.run(task_status=task_status)
+            await app.nursery.start(run_bus)
         await first_run.open_if_no_accounts(ctx, app.first_run)  # type: ignore[attr-defined]
         attachments.install(ctx)   # <data_dir>/files/; reclaims the space of deleted files on a timer
         app.nursery.start_soon(attachments.run_sweeper, ctx, config.file_sweep_interval)
@@ -118,7 +127,10 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         sweeper.cancel()
         if timer is not None:
             await timer.stop()   # before the database closes (see housekeeping.Timer)
-        await housekeeping.run_once(ctx, ctx.now())   # store the pings gathered in memory
+        await housekeeping.run_once(ctx, ctx.now(), expire=ctx.bus is None)   # store the pings gathered in memory
+        if ctx.bus is not None:
+            await ctx.bus.flush(2.0)   # let the other nodes hear our last events
+            bus_scope.cancel()
         ctx.db.close()
         ctx.passwords.close()   # the hash threads
 

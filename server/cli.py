@@ -23,6 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="where the SQLite database lives (default ./data)")
     p.add_argument("--database-url", help="postgresql://USER:PASS@HOST:PORT/DB: use PostgreSQL, not data-dir's SQLite")
     p.add_argument("--config", help="TOML configuration file (see config.example.toml)")
+    p.add_argument("--redis-url", help="redis://HOST:PORT/N of the cluster bus (docs/DECISIONS-LOG.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +135,22 @@ def _with_ctx(config: config_mod.Config, action: Callable[[Ctx], Awaitable[Any]]
             passwords = config.password_service()
             try:
                 ctx = Ctx(db=db, hub=Hub(), config=config, passwords=passwords, secret=b"")
-                return await action(ctx)
+                if not config.redis_url:
+                    return await action(ctx)
+                # A cluster: the action's events (e.g. a password change's auth-cache invalidation)
+                # must reach the running nodes before this command exits.
+                from .cluster import attach
+                ctx.bus = attach(config.redis_url, ctx.hub, ctx.passwords)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(ctx.bus.run)
+                    try:
+                        result = await action(ctx)
+                        if not await ctx.bus.flush():
+                            print("parley: warning: the cluster bus did not take the change; "
+                                  "other nodes forget cached logins within auth_cache_seconds", file=sys.stderr)
+                        return result
+                    finally:
+                        nursery.cancel_scope.cancel()
             finally:
                 passwords.close()
         finally:
@@ -201,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config: config_mod.Config | None = None
     try:
-        config = config_mod.load(args.config, data_dir=args.data_dir, database_url=getattr(args, "database_url", None), bind=getattr(args, "bind", None),
-                                 tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None))
+        config = config_mod.load(args.config, data_dir=args.data_dir, database_url=getattr(args, "database_url", None),
+                                 bind=getattr(args, "bind", None),
+                                 tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
+                                 redis_url=getattr(args, "redis_url", None))
         from .logs import configure as configure_logging
         configure_logging(config.log_level, config.log_format,
                           config.access_log if args.command == "serve" else "")

@@ -91,6 +91,8 @@ class Config:
     # of deleted files is reclaimed, in seconds.
     max_upload_bytes: int = 100 * 1024 * 1024
     file_sweep_interval: float = 60.0
+    # [cluster] redis://HOST:PORT/N of the bus between nodes (DECISIONS-LOG "Cluster bus"); empty = one node.
+    redis_url: str = ""
 
     def password_service(self):  # -> PasswordService (imported lazily: config stays a leaf)
         from .domain.hashing import HashWorkers
@@ -213,7 +215,11 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
         if key not in ("max_upload_bytes", "file_sweep_interval"):
             raise ConfigError(f"unknown key [chat] {key}")
         changes[key] = _coerce(key, value)
-    unknown = set(raw) - {"server", "signaling", "sfu", "database", "chat"}
+    for key, value in dict(raw.get("cluster", {})).items():
+        if key != "redis_url":
+            raise ConfigError(f"unknown key [cluster] {key}")
+        changes[key] = _coerce(key, value)
+    unknown = set(raw) - {"server", "signaling", "sfu", "database", "chat", "cluster"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)
@@ -248,6 +254,8 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
         raise ConfigError(f"bind must look like HOST:PORT, got {config.bind!r}")
     _check_network_keys(config)
     _check_database_keys(config)
+    if config.redis_url and not config.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"redis_url must look like redis://HOST:PORT/N, got {config.redis_url!r}")
     return config
 
 

@@ -95,15 +95,23 @@ class ChatFeeds:
 
     # -- publishing (never blocks) ---------------------------------------------------------------
 
-    def posted(self, token: str, message_id: int, rendered: Any, personal: bool = False) -> None:
-        """A message was committed. Call in commit order. Wakes every waiter of the room."""
+    def posted(self, token: str, message_id: int, rendered: Any, personal: bool = False,
+               previous_id: int | None = None) -> None:
+        """A message was committed. Call in commit order. Wakes every waiter of the room.
+
+        `previous_id` (the room's newest id before this message) tells whether the feed saw every
+        message up to this one; with several nodes posting to one room it may not have, and then
+        the ring restarts at this message (older cursors cost their waiter one query)."""
         feed = self._feeds.get(token)
         if feed is None:
-            feed = self._new_feed(token, message_id - 1)
+            feed = self._new_feed(token, message_id - 1 if previous_id is None else previous_id)
         else:
             self._feeds.move_to_end(token)
         if message_id <= feed.last_id:
             return   # already covered by a newer known id (see `_feed`)
+        if previous_id is not None and previous_id > feed.last_id:
+            feed.ring.clear()       # messages after last_id were committed elsewhere, unseen here
+            feed.complete_after = previous_id
         if len(feed.ring) == feed.ring.maxlen:
             feed.complete_after = feed.ring[0][0]
         feed.ring.append((message_id, rendered, personal))
@@ -133,6 +141,24 @@ class ChatFeeds:
             feed.ring.clear()
             feed.complete_after = feed.last_id
             feed.batches.clear()
+
+    def invalidate(self, token: str) -> None:
+        """Forget the room's ring (it may hold stale renderings); its next waiters read the database."""
+        feed = self._feeds.get(token)
+        if feed is not None:
+            feed.ring.clear()
+            feed.batches.clear()
+            feed.complete_after = feed.last_id
+
+    def tokens(self) -> list[str]:
+        """The rooms that have a feed (a snapshot)."""
+        return list(self._feeds)
+
+    def resync(self) -> None:
+        """Events may have been missed: wake every waiter to re-check the database (as if each
+        room were forgotten: the feeds are rebuilt by the next waiters)."""
+        for token in list(self._feeds):
+            self.forget(token)
 
     def room_changed(self, token: str) -> None:
         """Participants or room settings changed: parked waiters must re-check access on wake-up."""

@@ -22,7 +22,7 @@ Contract for waiters:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .chat_feed import ChatFeeds
 from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
@@ -48,6 +48,10 @@ class HubStatistics:
     chat_messages: int = 0
 
 
+_EVENT_KINDS = {ParticipantsChanged: "participants", RoomChanged: "room", RoomDeleted: "deleted"}
+_EVENT_TYPES = {kind: cls for cls, kind in _EVENT_KINDS.items()}
+
+
 class Hub:
     def __init__(self) -> None:
         self.presence = Presence()
@@ -60,6 +64,9 @@ class Hub:
         self._published = 0
         self.chat_messages = 0      # chat messages posted since start (a metric)
         self.stopping = False
+        # Set when the node is part of a cluster (signaling/bus.py): every event published here
+        # is also handed to `relay` as a small JSON-able dict, for the hubs of the other nodes.
+        self.relay: Callable[[dict[str, Any]], None] | None = None
 
     def publish(self, event: Event) -> None:
         """Deliver a committed event to everything waiting on its room. Never blocks.
@@ -76,16 +83,77 @@ class Hub:
         self.mailboxes.on_event(event)
         if self.sfu is not None:
             self.sfu.on_event(event)
+        if self.relay is not None:
+            self.relay({"k": _EVENT_KINDS[type(event)], "t": event.token, "r": event.room_id})
 
-    def chat_posted(self, token: str, message_id: int, rendered: Any, personal: bool = False) -> None:
+    def chat_posted(self, token: str, message_id: int, rendered: Any, personal: bool = False,
+                    previous_id: int | None = None) -> None:
         """A chat message was committed: put `rendered` (the API message object, shared read-only
         by every woken waiter) in the room's ring, wake the room's chat waiters, and have the
         mailboxes tell WebSocket clients to fetch chat. Call in commit order; never blocks.
-        `personal`: the message differs per reader (see `ChatFeeds.recent_after`)."""
+        `personal`: the message differs per reader (see `ChatFeeds.recent_after`).
+        `previous_id` is the room's newest id before this message (read in its transaction): with
+        it the ring knows whether it missed a message committed elsewhere (another node)."""
         self._published += 1
         self.chat_messages += 1
-        self.chat.posted(token, message_id, rendered, personal)
+        self.chat.posted(token, message_id, rendered, personal, previous_id)
         self.mailboxes.on_chat(token)   # WebSocket clients are told to fetch chat
+        if self.relay is not None:
+            self.relay({"k": "chat", "t": token, "i": message_id, "p": previous_id, "m": rendered,
+                        "v": personal})
+
+    def chat_rewritten(self, token: str | None) -> None:
+        """Ringed messages of `token`'s room (of every room if None) were patched here after an
+        edit, a deletion, a reaction or a rename: the other nodes' rings still hold the old
+        renderings, so they drop them (their next waiters read the database)."""
+        if self.relay is not None:
+            self.relay({"k": "stale", "t": token})
+
+    def chat_cleared(self, token: str) -> None:
+        """The room's history was deleted (committed): no ring, here or on another node, may
+        serve it again."""
+        self.chat.cleared(token)
+        if self.relay is not None:
+            self.relay({"k": "cleared", "t": token})
+
+    # -- the cluster bus (signaling/bus.py) -------------------------------------------------------
+
+    def apply_remote(self, message: dict[str, Any]) -> None:
+        """An event another node published: apply it here as if published locally, without
+        relaying it again. Never blocks. Unknown kinds are ignored (a newer node's event)."""
+        kind = message.get("k")
+        if kind == "chat":
+            self._published += 1
+            self.chat.posted(message["t"], int(message["i"]), message["m"], bool(message.get("v")),
+                             message.get("p"))
+            self.mailboxes.on_chat(message["t"])
+        elif kind == "stale":
+            token = message.get("t")
+            for room in [str(token)] if token is not None else self.chat.tokens():
+                self.chat.invalidate(room)
+        elif kind == "cleared":
+            self.chat.cleared(str(message["t"]))
+        elif kind in _EVENT_TYPES:
+            event = _EVENT_TYPES[kind](str(message["t"]), int(message["r"]))
+            relay, self.relay = self.relay, None
+            try:
+                self.publish(event)
+            finally:
+                self.relay = relay
+            if not isinstance(event, RoomDeleted):
+                # A guest rename on another node rewrote that node's ring only (chat_render.py):
+                # ours may hold the old name, so the room's next waiters read the database.
+                self.chat.invalidate(event.token)
+        elif kind == "signal":
+            self.mailboxes.deliver_remote(message)
+        elif kind == "taken":
+            self.mailboxes.drop_taken(str(message["s"]), message["ids"])
+
+    def resync(self) -> None:
+        """The bus lost messages (Redis went away): every parked chat poll and signaling pull
+        re-checks the database now, so no wake-up is lost."""
+        self.chat.resync()
+        self.mailboxes.resync()
 
     async def wait_for_chat(self, token: str, cursor: int, known_last_id: int, timeout: float) -> bool:
         """Park until `token`'s room has a message with id > `cursor`, is deleted, or `timeout`

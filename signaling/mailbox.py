@@ -26,8 +26,8 @@ larger number afterwards.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable
 
 import trio
 
@@ -48,6 +48,7 @@ class Signal:
     # "message" (relayed, kept for a resume), "control" (relayed to connected WebSocket clients
     # only, never kept) or "transient" (a room-data change, `data` is the frame body).
     kind: str = "message"
+    id: str = ""          # cluster-wide id, set when relayed to other nodes (see Mailboxes.deliver)
 
 
 class RoomState:
@@ -61,7 +62,7 @@ class RoomState:
 
 class Mailbox:
     __slots__ = ("session_id", "room", "limit", "queue", "dropped", "seen", "room_changed",
-                 "chat", "gone", "websocket", "touched", "waiters", "closing", "_wakeup")
+                 "chat", "gone", "websocket", "touched", "waiters", "closing", "_wakeup", "on_take")
 
     def __init__(self, session_id: str, room: RoomState, now: float, limit: int = MAILBOX_LIMIT) -> None:
         self.session_id = session_id
@@ -78,6 +79,7 @@ class Mailbox:
         self.waiters = 0
         self.closing = False      # the server is shutting down: `wait` no longer parks
         self._wakeup: trio.Event | None = None
+        self.on_take: Callable[[str, list[Signal]], None] | None = None   # the cluster bus
 
     # -- producers (sync, never block) ---------------------------------------------------------
 
@@ -115,6 +117,8 @@ class Mailbox:
         cutoff = now - ttl
         taken = [s for s in self.queue if s.sent_at >= cutoff]
         self.queue.clear()
+        if self.on_take is not None:
+            self.on_take(self.session_id, taken)
         return taken
 
     async def wait(self, timeout: float = float("inf")) -> bool:
@@ -156,6 +160,10 @@ class Mailboxes:
         self._sequence_at_sweep = 0
         self.delivered = 0
         self.closing = False      # see close_all()
+        # The cluster bus (signaling/bus.py): `relay` carries deliveries and takes to the other
+        # nodes, `new_id` names a relayed signal so that a take anywhere removes it everywhere.
+        self.relay: Callable[[dict[str, Any]], None] | None = None
+        self.new_id: Callable[[], str] | None = None
 
     def _room(self, token: str) -> RoomState:
         room = self._rooms.get(token)
@@ -180,6 +188,8 @@ class Mailboxes:
         room = self._room(token)
         box = self._boxes[session_id] = Mailbox(session_id, room, now, self.limit)
         box.closing = self.closing
+        if self.relay is not None:
+            box.on_take = self._taken
         room.members.add(session_id)
         return box
 
@@ -207,9 +217,53 @@ class Mailboxes:
         box = self._boxes.get(recipient)
         if box is None:
             return False
+        if self.relay is not None and self.new_id is not None:
+            # Polling clients may pull from any node: every node keeps a copy of the signal in
+            # the recipient's mailbox, and whichever hands it out tells the others to drop theirs.
+            signal = replace(signal, id=self.new_id())
+            self.relay({"k": "signal", "to": recipient, "t": box.token, "f": signal.sender,
+                        "u": signal.sender_user, "d": signal.data, "at": signal.sent_at, "id": signal.id,
+                        "kind": signal.kind})
         box.put(signal)
         self.delivered += 1
         return True
+
+    def deliver_remote(self, message: dict[str, Any]) -> None:
+        """A signal another node delivered (its sender checked the recipient is in room `t`)."""
+        recipient, token = str(message["to"]), str(message["t"])
+        kind = str(message.get("kind", "message"))
+        box = self._boxes.get(recipient)
+        if box is not None and box.token != token:
+            return   # this node knows the session in another room: trust the newer local view
+        if box is None:
+            if kind != "message":
+                # "control" and "transient" reach only WebSocket clients connected at that moment,
+                # and a WebSocket session lives on one node: no mailbox here means not connected here.
+                return
+            box = self.register(recipient, token, message["at"])
+        box.put(Signal(message["f"], message["u"], message["d"], message["at"], kind=kind, id=str(message["id"])))
+        self.delivered += 1
+
+    def _taken(self, session_id: str, taken: list[Signal]) -> None:
+        ids = [s.id for s in taken if s.id]
+        if ids and self.relay is not None:
+            self.relay({"k": "taken", "s": session_id, "ids": ids})
+
+    def drop_taken(self, session_id: str, ids: Iterable[str]) -> None:
+        """Another node handed these signals out: drop our copies."""
+        box = self._boxes.get(session_id)
+        if box is None or not box.queue:
+            return
+        gone = set(ids)
+        box.queue = deque(s for s in box.queue if s.id not in gone)
+
+    def resync(self) -> None:
+        """Events may have been missed: every room's owners re-read their participant list."""
+        for token, room in self._rooms.items():
+            self._sequence += 1
+            room.generation = self._sequence
+            for session_id in room.members:
+                self._boxes[session_id].wake()
 
     def sync_room(self, token: str, sessions: Iterable[str]) -> None:
         """The database says these are all sessions of the room: forget the others."""

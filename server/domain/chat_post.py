@@ -72,15 +72,18 @@ class Outbox:
     def event(self, event: Event) -> None:
         self._ops.append(lambda: self.hub.publish(event))
 
-    def posted(self, token: str, rendered: dict[str, Any]) -> None:
+    def posted(self, token: str, rendered: dict[str, Any], previous_id: int | None = None) -> None:
+        """`previous_id`: the room's newest entry id before this one, read in the same transaction
+        (lets other nodes' rings notice an entry they never saw; see ChatFeeds.posted)."""
         shared = neutral(rendered)
-        self._ops.append(lambda: self.hub.chat_posted(token, shared["id"], shared, needs_viewer(shared)))
+        self._ops.append(lambda: self.hub.chat_posted(token, shared["id"], shared, needs_viewer(shared),
+                                                      previous_id))
 
     def changed(self, token: str, rendered: dict[str, Any]) -> None:
         self._ops.append(lambda: message_changed(self.hub, token, rendered))
 
     def cleared(self, token: str) -> None:
-        self._ops.append(lambda: self.hub.chat.cleared(token))
+        self._ops.append(lambda: self.hub.chat_cleared(token))
 
     def publish(self) -> None:
         ops, self._ops = self._ops, []
@@ -125,5 +128,5 @@ def post_message(conn: sqlite3.Connection, out: Outbox, room: Room, author: Auth
         chat_state.add_mentions(conn, room.id, message_id, targets)
     rendered = render_messages(conn, room.token, [messages_db.by_id(conn, message_id)],
                                viewer if viewer is not None else author.viewer)[0]
-    out.posted(room.token, rendered)
+    out.posted(room.token, rendered, last_id)
     return rendered

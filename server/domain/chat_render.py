@@ -198,6 +198,7 @@ def message_changed(hub: Hub, token: str, updated: dict[str, Any]) -> None:
         return message
     # A message that gained reactions becomes personal (its readers' reactionsSelf differ).
     hub.chat.rewrite(patch, token, personal=needs_viewer)
+    hub.chat_rewritten(token)   # other nodes' rings drop their copies
 
 
 def actor_renamed(hub: Hub, actor_type: str, actor_id: str, name: str | None, token: str | None = None) -> None:
@@ -233,3 +234,4 @@ def actor_renamed(hub: Hub, actor_type: str, actor_id: str, name: str | None, to
                 message = {**message, "parent": parent}
         return message
     hub.chat.rewrite(patch, token)
+    hub.chat_rewritten(token)

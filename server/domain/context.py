@@ -40,6 +40,7 @@ class Ctx:
     secret: bytes
     clock: Callable[[], float] = field(default=time.time)
     files: Any = None   # attachments.FilesState, set by attachments.install at start-up
+    bus: Any = None   # signaling.bus.Bus when the node is part of a cluster ([cluster] redis_url)
 
     def now(self) -> int:
         return int(self.clock())

@@ -21,8 +21,9 @@ from .context import Ctx
 log = logging.getLogger("parley.housekeeping")
 
 
-async def run_once(ctx: Ctx, now: int) -> int:
-    """One round; returns how many sessions were expired."""
+async def run_once(ctx: Ctx, now: int, expire: bool = True) -> int:
+    """One round; returns how many sessions were expired. With `expire=False` it only stores the
+    pings gathered in memory (a cluster node that does not hold the expiry lease)."""
     pings = ctx.hub.presence.drain()
     cutoff = now - ctx.config.session_timeout
     out = Outbox(ctx.hub)   # call summaries of calls that ended here, posted by the server
@@ -30,6 +31,8 @@ async def run_once(ctx: Ctx, now: int) -> int:
     def unit(conn: sqlite3.Connection):
         if pings:
             rooms_db.store_pings(conn, pings)
+        if not expire:
+            return {}, [], []
         touched: dict[int, str] = {}
         expired: list[str] = []
         for p in rooms_db.stale_sessions(conn, cutoff):
@@ -69,7 +72,12 @@ async def run_once(ctx: Ctx, now: int) -> int:
 async def run_forever(ctx: Ctx) -> None:
     while True:
         try:
-            await run_once(ctx, ctx.now())
+            # In a cluster every node stores its own pings, but only the holder of the lease
+            # expires sessions, so two nodes never expire (and announce) the same session twice.
+            # The lease outlives three rounds: a dead holder is replaced within that time.
+            expire = True if ctx.bus is None else await ctx.bus.lease(
+                "housekeeping", int(ctx.config.housekeeping_interval * 3000))
+            await run_once(ctx, ctx.now(), expire=expire)
         except Exception:  # a failed round must not stop presence for good
             log.exception("housekeeping round failed")
         await trio.sleep(ctx.config.housekeeping_interval)  # ok: periodic timer, not a wait for an event

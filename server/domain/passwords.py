@@ -133,6 +133,8 @@ class PasswordService:
         self._dummy: str | None = None
         self._dummy_lock = trio.Lock()
         self._marker_seen = self._marker_stat()
+        # The cluster bus (signaling/bus.py): tells the other nodes' caches to forget a user.
+        self.relay: Callable[[str], None] | None = None
 
     async def hash(self, password: str) -> str:
         """Raises `Overloaded` (503) when the hashers' queue is full."""
@@ -216,16 +218,24 @@ class PasswordService:
 
     def forget_user(self, user_id: str) -> None:
         """Call after a password change, an account deletion or an app password revocation has
-        committed."""
-        self._generation[user_id] = self.generation(user_id) + 1
-        for key in self._by_user.pop(user_id, set()):
-            self._cache.pop(key, None)
+        committed. Reaches this process, the other processes on this data dir (the marker file)
+        and, in a cluster, the other nodes (`relay`, the bus)."""
+        self.forget_local(user_id)
+        if self.relay is not None:
+            self.relay(user_id)
         if self._marker is not None:
             try:
                 self._marker.write_text(secrets.token_hex(8))
             except OSError:
                 pass   # a read-only data dir: in-process invalidation still happened
             self._marker_seen = self._marker_stat()
+
+    def forget_local(self, user_id: str) -> None:
+        """Drop the user's cached verifications in this process only (the bus calls this for a
+        change made on another node)."""
+        self._generation[user_id] = self.generation(user_id) + 1
+        for key in self._by_user.pop(user_id, set()):
+            self._cache.pop(key, None)
 
     def _drop(self, key: bytes) -> None:
         user = self._cache.pop(key).user

@@ -1,0 +1,29 @@
+"""Joining a node to the cluster bus: wires the hub and the password cache to `signaling/bus.py`.
+
+Imported only when `[cluster] redis_url` is set, so a single node never loads a Redis client.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from signaling.bus import Bus
+from signaling.hub import Hub
+
+from .domain.passwords import PasswordService
+
+
+def attach(url: str, hub: Hub, passwords: PasswordService) -> Bus:
+    """A bus carrying this node's hub events and auth-cache invalidations to every other node,
+    and theirs to this hub. Start it with `nursery.start(bus.run)`."""
+    def on_message(message: dict[str, Any]) -> None:
+        if message.get("k") == "forget":
+            passwords.forget_local(str(message["u"]))
+        else:
+            hub.apply_remote(message)
+
+    bus = Bus(url, on_message, hub.resync)
+    hub.relay = bus.post
+    hub.mailboxes.relay = bus.post
+    hub.mailboxes.new_id = bus.new_id
+    passwords.relay = lambda user_id: bus.post({"k": "forget", "u": user_id})
+    return bus
