@@ -8,6 +8,12 @@ from . import pg_support
 from .support import RunningServer, add_background_users, start_server, test_config
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Known also when pytest-xdist is not loaded (`-p no:xdist`), where the suite's
+    # warnings-as-errors would otherwise reject the unknown marker.
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+
+
 def _drives_chromium(item: pytest.Item) -> bool:
     parts = item.path.parts
     return "web" in parts[-2:-1] or ("sfu" in parts[-2:-1] and item.path.name.startswith("test_browser_"))
