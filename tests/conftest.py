@@ -4,8 +4,29 @@ import pytest
 import trio
 
 
-from . import pg_support
+from . import cluster_mode, pg_support
 from .support import RunningServer, add_background_users, start_server, test_config
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "single_node(reason): inherently one process; skipped in "
+                                       "PARLEY_TEST_DB=cluster mode only (tests/cluster_mode.py)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not cluster_mode.wanted():
+        return
+    for item in items:
+        marker = item.get_closest_marker("single_node")
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason="single node only: " + (marker.args[0] if marker.args else "")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_redis():
+    """With PARLEY_TEST_DB=cluster: the session's redis-server, stopped at the end."""
+    yield
+    cluster_mode.shutdown()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,6 +43,7 @@ def _postgres_databases():
     test's servers have closed their connections when its databases go back to the pool."""
     yield
     pg_support.release_databases()
+    cluster_mode.release()
 
 
 @pytest.fixture

@@ -99,7 +99,7 @@ class SignalingSocket:
 
 
 def ws_url(server: RunningServer) -> str:
-    return server.url.replace("http://", "ws://") + "/spreed"
+    return server.next_url().replace("http://", "ws://") + "/spreed"   # alternates in a cluster
 
 
 def is_event(target: str, kind: str):
