@@ -23,7 +23,11 @@ def attach(url: str, hub: Hub, passwords: PasswordService) -> Bus:
 
     bus = Bus(url, on_message, hub.resync)
     hub.relay = bus.post
+    hub.barrier = bus.barrier   # a woken chat poll hears other nodes' earlier events first
     hub.mailboxes.relay = bus.post
     hub.mailboxes.new_id = bus.new_id
+    hub.websockets.relay = bus.post   # WebSocket resume on another node: claim and hand-over
     passwords.relay = lambda user_id: bus.post({"k": "forget", "u": user_id})
+    from .domain.shared_limits import SharedLimits   # the login limits every node shares
+    passwords.shared = SharedLimits(bus, passwords.guard, passwords.throttle)
     return bus

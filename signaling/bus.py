@@ -38,6 +38,13 @@ CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
                      anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 
 
+EVAL_TIMEOUT = 2.0        # seconds a script may take before the caller gives up on Redis
+
+
+class BusUnavailable(Exception):
+    """Redis cannot be asked right now (not connected, or it did not answer in time)."""
+
+
 def _channel(url: str) -> str:
     # Pub/sub ignores the database number; put it in the channel name so that two clusters
     # sharing one Redis on different databases stay apart.
@@ -60,6 +67,9 @@ class Bus:
         self._client: Any = None
         self._progress = trio.Event()       # set (and replaced) after each publish
         self.posted = 0
+        # Barriers (see `barrier`): pings of our own, by id, until their echo comes back.
+        self._barriers: dict[str, trio.Event] = {}
+        self._barrier_open: tuple[str, str] | None = None   # (id, text) of a ping not yet sent
         self.subscribed = trio.Event()      # first subscription done (start-up waits for it)
         self.published = 0
         self.received = 0
@@ -78,6 +88,43 @@ class Bus:
             self.posted += 1
         except trio.WouldBlock:
             self._owe_resync = True   # the others will re-check instead of hearing this event
+
+    async def settle(self, timeout: float = 1.0) -> bool:
+        """Wait until everything this node posted so far has reached Redis: a request's events
+        go out before its answer, so whatever its client does next (on any node) is ordered after
+        them in the channel. Returns False at once while Redis is away (nothing would arrive)."""
+        if self.published >= self.posted:
+            return True
+        if self._client is None:
+            return False
+        return await self.flush(timeout)
+
+    async def barrier(self, timeout: float = 1.0) -> bool:
+        """Wait until this node has received every message Redis had when this was called.
+
+        A ping of our own goes through the channel; Redis delivers in order, so once its echo is
+        back, everything published before it has been applied here. Callers woken together share
+        one ping as long as it has not left the outbox (it then still reaches Redis after their
+        call). False when Redis is away or slow: the caller must not rely on having heard
+        everything (a woken chat poll then re-reads the database)."""
+        if self._client is None:
+            return False
+        if self._barrier_open is None:
+            barrier_id = self.new_id()
+            text = json.dumps({"k": "barrier", "b": barrier_id, "n": self.node}, separators=(",", ":"))
+            try:
+                self._send.send_nowait(text)
+            except trio.WouldBlock:
+                self._owe_resync = True
+                return False
+            self.posted += 1
+            self._barriers[barrier_id] = trio.Event()
+            self._barrier_open = (barrier_id, text)
+        event = self._barriers[self._barrier_open[0]]
+        with trio.move_on_after(timeout):
+            await event.wait()
+            return True
+        return False
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything posted so far is published (the CLI, before it exits)."""
@@ -106,6 +153,18 @@ class Bus:
         except CONNECTION_ERRORS:
             pass
         return False
+
+    async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script on Redis (the shared login limits, server/domain/shared_limits.py).
+        Raises `BusUnavailable` while Redis is unreachable: the caller falls back to its own."""
+        client = self._client
+        if client is None:
+            raise BusUnavailable("Redis is unreachable")
+        try:
+            with trio.fail_after(EVAL_TIMEOUT):
+                return await client.eval(script, keys=keys, args=args)
+        except (CONNECTION_ERRORS + (trio.TooSlowError, coredis.exceptions.RedisError)) as exc:
+            raise BusUnavailable(str(exc) or type(exc).__name__) from None
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -161,6 +220,8 @@ class Bus:
         while True:
             if self._pending is None:
                 self._pending = await self._outbox.receive()
+                if self._barrier_open is not None and self._pending is self._barrier_open[1]:
+                    self._barrier_open = None   # later callers need a ping of their own
             # Kept in `_pending` until Redis took it: a failure here re-sends it after reconnecting.
             await client.publish(self.channel, self._pending)
             self._pending = None
@@ -176,7 +237,15 @@ class Bus:
         except (ValueError, TypeError):
             log.warning("bus: ignoring a malformed message")
             return
-        if not isinstance(body, dict) or body.get("n") == self.node:
+        if not isinstance(body, dict):
+            return
+        if body.get("k") == "barrier":
+            if body.get("n") == self.node:
+                event = self._barriers.pop(str(body.get("b")), None)
+                if event is not None:
+                    event.set()
+            return   # other nodes' barriers are theirs alone
+        if body.get("n") == self.node:
             return   # our own echo
         self.received += 1
         if body.get("k") == "resync":

@@ -22,7 +22,7 @@ Contract for waiters:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from .chat_feed import ChatFeeds
 from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
@@ -67,6 +67,9 @@ class Hub:
         # Set when the node is part of a cluster (signaling/bus.py): every event published here
         # is also handed to `relay` as a small JSON-able dict, for the hubs of the other nodes.
         self.relay: Callable[[dict[str, Any]], None] | None = None
+        # Also set in a cluster: waits until this node has heard every event Redis had when it was
+        # called (signaling/bus.py `Bus.barrier`); False if it cannot tell.
+        self.barrier: Callable[[], Awaitable[bool]] | None = None
 
     def publish(self, event: Event) -> None:
         """Deliver a committed event to everything waiting on its room. Never blocks.
@@ -148,6 +151,10 @@ class Hub:
             self.mailboxes.deliver_remote(message)
         elif kind == "taken":
             self.mailboxes.drop_taken(str(message["s"]), message["ids"])
+        elif kind == "ws-claim":
+            self.websockets.on_claim(str(message["rid"]))
+        elif kind == "ws-handover":
+            self.websockets.on_handover(str(message["rid"]), message["s"])
 
     def resync(self) -> None:
         """The bus lost messages (Redis went away): every parked chat poll and signaling pull

@@ -208,3 +208,33 @@ async def housekeeping_round(server: "RunningServer", now: int) -> int:
     for node in nodes[1:]:
         await housekeeping.run_once(node.ctx, now, expire=False)
     return await housekeeping.run_once(nodes[0].ctx, now)
+
+
+async def node_where(server: "RunningServer", condition, seconds: float = 10) -> "RunningServer":
+    """The first node (a single-node RunningServer, so actors made on it stay on it) for which
+    `condition(node)` holds, waiting up to `seconds` for one (the state of interest may be on
+    either node, and may arrive there over the bus)."""
+    with trio.fail_after(seconds):
+        while True:
+            for node in nodes_of(server):
+                if condition(node):
+                    return node
+            await trio.sleep(0.01)   # ok: test helper waiting for another task's progress
+
+
+async def settle(server: "RunningServer") -> None:
+    """Every node has heard every event published so far (a barrier through Redis on each)."""
+    for node in server.nodes:
+        assert await node.ctx.bus.barrier(5.0)
+
+
+async def rings(server: "RunningServer", token: str, cursor: int, limit: int) -> list[Any]:
+    """`hub.chat.recent_after` of every node that can serve it from its ring, once every node
+    has heard every event. On one node the ring must hold it; in a cluster a node may have
+    dropped its ring after a change made elsewhere (it then reads the database, never stale),
+    so the check is that no ring that still serves holds an old rendering."""
+    await settle(server)
+    found = [b for b in (n.ctx.hub.chat.recent_after(token, cursor, limit) for n in nodes_of(server))
+             if b is not None]
+    assert found or server.nodes, "the ring does not hold the room's messages"
+    return found
