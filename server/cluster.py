@@ -25,6 +25,7 @@ def attach(url: str, hub: Hub, passwords: PasswordService) -> Bus:
     hub.relay = bus.post
     hub.barrier = bus.barrier   # a woken chat poll hears other nodes' earlier events first
     hub.mailboxes.relay = bus.post
+    hub.presence.relay = bus.post   # every node sees every ping (count, lastPing, call peers, expiry)
     hub.mailboxes.new_id = bus.new_id
     hub.websockets.relay = bus.post   # WebSocket resume on another node: claim and hand-over
     passwords.relay = lambda user_id: bus.post({"k": "forget", "u": user_id})

@@ -151,6 +151,10 @@ class Hub:
             self.mailboxes.deliver_remote(message)
         elif kind == "taken":
             self.mailboxes.drop_taken(str(message["s"]), message["ids"])
+        elif kind == "ping":
+            self.presence.touched_elsewhere(str(message["s"]), int(message["at"]))
+        elif kind == "unping":
+            self.presence.forgotten_elsewhere(str(message["s"]))
         elif kind == "ws-claim":
             self.websockets.on_claim(str(message["rid"]))
         elif kind == "ws-handover":

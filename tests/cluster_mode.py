@@ -238,3 +238,11 @@ async def rings(server: "RunningServer", token: str, cursor: int, limit: int) ->
              if b is not None]
     assert found or server.nodes, "the ring does not hold the room's messages"
     return found
+
+
+async def ringed_copies(server: "RunningServer", token: str, message_id: int) -> list[Any]:
+    """The ringed copies of one message on every node that still rings it (see `rings`)."""
+    await settle(server)
+    copies = [m for n in nodes_of(server) for m in n.ctx.hub.chat.ringed(token) if m["id"] == message_id]
+    assert copies or server.nodes, f"message {message_id} is not in the ring"
+    return copies
