@@ -130,6 +130,11 @@ def shutdown() -> None:
         shutil.rmtree(_redis_dir, ignore_errors=True)
 
 
+def is_session_redis(url: str) -> bool:
+    """True for the URL `config_overrides` hands out (tests/cluster start their own pairs)."""
+    return _redis is not None and url == _redis.url
+
+
 def config_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     """What `test_config` adds in cluster mode: the session's Redis. A test that asks for SQLite
     explicitly (`database_url=""`: it reads the file itself) gets one plain node."""

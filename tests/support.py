@@ -202,7 +202,7 @@ async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
                        clock: ManualClock | None = None, *, housekeeping_timer: bool = False) -> RunningServer:
     """Tests drive housekeeping by hand (`housekeeping.run_once`) unless they ask for the timer.
     In cluster mode (a config with redis_url) two nodes, see tests/cluster_mode.py."""
-    if cluster_mode.wanted() and config.redis_url:
+    if cluster_mode.wanted() and cluster_mode.is_session_redis(config.redis_url):
         return await cluster_mode.start_nodes(nursery, config, stop, clock or ManualClock(),
                                               housekeeping_timer=housekeeping_timer)
     return await start_one(nursery, config, stop, clock, housekeeping_timer=housekeeping_timer)
