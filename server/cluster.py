@@ -27,6 +27,7 @@ def attach(url: str, hub: Hub, passwords: PasswordService) -> Bus:
     hub.mailboxes.relay = bus.post
     hub.presence.relay = bus.post   # every node sees every ping (count, lastPing, call peers, expiry)
     hub.mailboxes.new_id = bus.new_id
+    hub.websockets.transient.relay = bus.post   # transient room data across nodes
     hub.websockets.relay = bus.post   # WebSocket resume on another node: claim and hand-over
     passwords.relay = lambda user_id: bus.post({"k": "forget", "u": user_id})
     from .domain.shared_limits import SharedLimits   # the login limits every node shares

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from . import ws_messages
 from .chat_feed import ChatFeeds
 from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
 from .mailbox import Mailboxes
@@ -148,7 +149,15 @@ class Hub:
                 # ours may hold the old name, so the room's next waiters read the database.
                 self.chat.invalidate(event.token)
         elif kind == "signal":
+            if message.get("kind") == "control" and not self.websockets.connected(str(message["to"])):
+                return   # control is for a client connected right now; not here, so not kept
             self.mailboxes.deliver_remote(message)
+        elif kind == "transient":
+            ws_messages.apply_remote_transient(self, message)
+        elif kind == "tjoin":
+            self.websockets.transient.joined_elsewhere(str(message["t"]), str(message["s"]))
+        elif kind == "tleft":
+            self.websockets.transient.left_elsewhere(str(message["t"]), str(message["s"]))
         elif kind == "taken":
             self.mailboxes.drop_taken(str(message["s"]), message["ids"])
         elif kind == "ping":

@@ -141,7 +141,7 @@ class SignalingSessions:
         self._detached.pop(session.resume_id, None)
         if session.talk_session is not None and self._by_talk_session.get(session.talk_session) is session:
             del self._by_talk_session[session.talk_session]
-            self.transient.left(session.room or "", session.talk_session)
+            # Not `transient.left`: the session stays in the room, served by the claiming node.
             self.mailboxes.unregister(session.talk_session)
         session.room = session.talk_session = session.box = None
         session.known = {}
