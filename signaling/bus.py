@@ -38,6 +38,8 @@ CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
                      anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 
 
+BATCH_MAX = 512           # posted messages published together at most
+BATCH_BYTES = 256 * 1024  # and about this many bytes of JSON
 EVAL_TIMEOUT = 2.0        # seconds a script may take before the caller gives up on Redis
 
 
@@ -62,6 +64,7 @@ class Bus:
         self._on_resync = on_resync
         self._send, self._outbox = trio.open_memory_channel[str](OUTBOX)
         self._pending: str | None = None    # taken from the outbox, not yet published
+        self._pending_count = 0             # how many posted messages `_pending` holds
         self._owe_resync = False            # something may not have reached the other nodes
         self._seq = itertools.count(1)
         self._client: Any = None
@@ -219,13 +222,24 @@ class Bus:
             self._owe_resync = False
         while True:
             if self._pending is None:
-                self._pending = await self._outbox.receive()
-                if self._barrier_open is not None and self._pending is self._barrier_open[1]:
+                # Everything waiting goes out as one Redis message (a JSON list): one round trip
+                # for a burst (a signaling send of many messages, a fan-out) instead of one each.
+                batch = [await self._outbox.receive()]
+                size = len(batch[0])
+                while len(batch) < BATCH_MAX and size < BATCH_BYTES:
+                    try:
+                        batch.append(self._outbox.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    size += len(batch[-1])
+                if self._barrier_open is not None and any(text is self._barrier_open[1] for text in batch):
                     self._barrier_open = None   # later callers need a ping of their own
+                self._pending = batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
+                self._pending_count = len(batch)
             # Kept in `_pending` until Redis took it: a failure here re-sends it after reconnecting.
             await client.publish(self.channel, self._pending)
             self._pending = None
-            self.published += 1
+            self.published += self._pending_count
             self._progress.set()
             self._progress = trio.Event()
 
@@ -237,8 +251,11 @@ class Bus:
         except (ValueError, TypeError):
             log.warning("bus: ignoring a malformed message")
             return
-        if not isinstance(body, dict):
-            return
+        for one in body if isinstance(body, list) else [body]:   # a batch, or a single event
+            if isinstance(one, dict):
+                self._apply(one)
+
+    def _apply(self, body: dict[str, Any]) -> None:
         if body.get("k") == "barrier":
             if body.get("n") == self.node:
                 event = self._barriers.pop(str(body.get("b")), None)

@@ -251,3 +251,11 @@ async def ringed_copies(server: "RunningServer", token: str, message_id: int) ->
     copies = [m for n in nodes_of(server) for m in n.ctx.hub.chat.ringed(token) if m["id"] == message_id]
     assert copies or server.nodes, f"message {message_id} is not in the ring"
     return copies
+
+
+async def queued(server: "RunningServer", session_id: str) -> int:
+    """Signals waiting for `session_id` in its mailboxes on every node, once the bus is quiet."""
+    if server.nodes:
+        await settle(server)
+    boxes = [n.ctx.hub.mailboxes.get(session_id) for n in nodes_of(server)]
+    return sum(len(box.queue) for box in boxes if box is not None)
