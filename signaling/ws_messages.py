@@ -36,7 +36,10 @@ async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[s
     mailboxes = hub.mailboxes
     recipient_type = recipient.get("type")
     target = recipient.get("sessionid")
-    if recipient_type in rules.ROSTER_RECIPIENTS or kind == "control":
+    # A cluster node's live index holds only the sessions seen on this node: everyone in the
+    # room is then found in the roster, like `user` and `call` recipients always are.
+    by_roster = recipient_type in rules.ROSTER_RECIPIENTS or (recipient_type == "room" and mailboxes.relay is not None)
+    if by_roster or kind == "control":
         roster = await backend.roster(session.room, session.talk_session)
         if roster is None:
             raise ProtocolError("not_in_room", "this session is no longer in its room")
@@ -44,7 +47,7 @@ async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[s
         me = roster.member(session.talk_session)
         if me is None or me.participant_type not in MODERATOR_TYPES:
             raise ProtocolError("not_allowed", "only moderators may send control messages")
-    if recipient_type in rules.ROSTER_RECIPIENTS:
+    if by_roster:
         if recipient_type == "user":
             target = recipient.get("userid")
         targets = rules.roster_recipients(recipient_type, session.talk_session,
