@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: run test test-postgres install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary bench-login
+.PHONY: run test test-postgres test-cluster install bench bench-chat bench-signaling bench-shutdown bench-https bench-sfu clean binary bench-login
 
 $(BIN)/parley: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ run: install
 test: install binary
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-postgres
+	$(MAKE) test-cluster
 
 # The whole API suite again, on a PostgreSQL the tests start themselves (tests/pg_support.py).
 test-postgres: install
 	PARLEY_TEST_DB=postgres $(BIN)/python -m pytest -q tests/api
+
+# The whole API suite once more on two nodes (one PostgreSQL, one Redis, both started by the
+# tests), every client's requests alternating between them (tests/cluster_mode.py).
+test-cluster: install
+	PARLEY_TEST_DB=cluster $(BIN)/python -m pytest -q tests/api
 
 # Signaling relay latency (polling, WebSocket) and WebSocket throughput; see docs/PERFORMANCE.md.
 bench-signaling: install
