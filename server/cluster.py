@@ -29,7 +29,8 @@ def attach(url: str, hub: Hub, passwords: PasswordService) -> Bus:
     hub.mailboxes.new_id = bus.new_id
     hub.websockets.transient.relay = bus.post   # transient room data across nodes
     hub.websockets.relay = bus.post   # WebSocket resume on another node: claim and hand-over
-    passwords.relay = lambda user_id: bus.post({"k": "forget", "u": user_id})
+    # Confirmed: the answer to a password change or a deletion waits until every node forgot.
+    passwords.relay = lambda user_id: bus.post_confirmed({"k": "forget", "u": user_id})
     from .domain.shared_limits import SharedLimits   # the login limits every node shares
     passwords.shared = SharedLimits(bus, passwords.guard, passwords.throttle)
     return bus

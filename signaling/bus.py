@@ -73,6 +73,8 @@ class Bus:
         # Barriers (see `barrier`): pings of our own, by id, until their echo comes back.
         self._barriers: dict[str, trio.Event] = {}
         self._barrier_open: tuple[str, str] | None = None   # (id, text) of a ping not yet sent
+        # Confirmed messages (see `post_confirmed`): id -> [nodes that received it, confirmations]
+        self._acks: dict[str, list[Any]] = {}
         self.subscribed = trio.Event()      # first subscription done (start-up waits for it)
         self.published = 0
         self.received = 0
@@ -92,15 +94,36 @@ class Bus:
         except trio.WouldBlock:
             self._owe_resync = True   # the others will re-check instead of hearing this event
 
+    def post_confirmed(self, message: dict[str, Any]) -> None:
+        """`post`, and every other node confirms once it has applied the message: `settle` then
+        waits for all of them (how many received it, Redis's PUBLISH answers). For what must hold
+        on every node before the answer goes out: a changed password, a deleted user."""
+        ack = self.new_id()
+        message["ack"] = ack
+        self._acks[ack] = [None, 0]
+        self.post(message)
+
+    def _unconfirmed(self) -> bool:
+        return any(needed is None or got < needed for needed, got in self._acks.values())
+
     async def settle(self, timeout: float = 1.0) -> bool:
-        """Wait until everything this node posted so far has reached Redis: a request's events
-        go out before its answer, so whatever its client does next (on any node) is ordered after
-        them in the channel. Returns False at once while Redis is away (nothing would arrive)."""
-        if self.published >= self.posted:
+        """Wait until everything this node posted so far has reached Redis (and every confirmed
+        message was applied by every node): a request's events go out before its answer, so
+        whatever its client does next (on any node) is ordered after them in the channel.
+        Returns False at once while Redis is away (nothing would arrive)."""
+        target = self.posted
+        if self.published >= target and not self._acks:
             return True
         if self._client is None:
+            self._acks.clear()
             return False
-        return await self.flush(timeout)
+        with trio.move_on_after(timeout):
+            while self.published < target or self._unconfirmed():
+                await self._progress.wait()
+            self._acks.clear()
+            return True
+        self._acks.clear()   # a node that does not confirm in time: do not wait for it again
+        return False
 
     async def barrier(self, timeout: float = 1.0) -> bool:
         """Wait until this node has received every message Redis had when this was called.
@@ -237,7 +260,10 @@ class Bus:
                 self._pending = batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
                 self._pending_count = len(batch)
             # Kept in `_pending` until Redis took it: a failure here re-sends it after reconnecting.
-            await client.publish(self.channel, self._pending)
+            receivers = await client.publish(self.channel, self._pending)
+            for ack, state in self._acks.items():
+                if state[0] is None and f'"ack":"{ack}"' in self._pending:
+                    state[0] = max(0, int(receivers) - 1)   # every subscriber but this node
             self._pending = None
             self.published += self._pending_count
             self._progress.set()
@@ -262,6 +288,13 @@ class Bus:
                 if event is not None:
                     event.set()
             return   # other nodes' barriers are theirs alone
+        if body.get("k") == "acked":
+            state = self._acks.get(str(body.get("a"))) if body.get("to") == self.node else None
+            if state is not None:
+                state[1] += 1
+                self._progress.set()
+                self._progress = trio.Event()
+            return
         if body.get("n") == self.node:
             return   # our own echo
         self.received += 1
@@ -272,3 +305,5 @@ class Bus:
             self._on_message(body)
         except Exception:   # one bad message must not take the bus down
             log.exception("bus: could not apply %s", body.get("k"))
+        if body.get("ack"):
+            self.post({"k": "acked", "a": body["ack"], "to": body.get("n")})

@@ -177,11 +177,18 @@ def transport(server: "RunningServer", verify: Any) -> httpx.AsyncBaseTransport 
 
 async def start_nodes(nursery: trio.Nursery, config: Any, stop: trio.Event, clock: Any, *,
                       housekeeping_timer: bool) -> "RunningServer":
-    """Node A, then node B (A has migrated the schema by then), one clock; the pair as one."""
+    """Nodes A and B started together, as a deployment would (they take turns migrating the
+    schema on PostgreSQL's advisory lock), one clock; the pair as one."""
     from .support import RunningServer, start_one
-    a = await start_one(nursery, config, stop, clock, housekeeping_timer=housekeeping_timer)
-    b = await start_one(nursery, config, stop, a.clock, housekeeping_timer=housekeeping_timer)
-    return RunningServer(url=a.url, app=a.app, clock=a.clock, binds=a.binds, nodes=[a, b])
+    started: list[Any] = [None, None]
+
+    async def one(index: int) -> None:
+        started[index] = await start_one(nursery, config, stop, clock, housekeeping_timer=housekeeping_timer)
+    async with trio.open_nursery() as starting:
+        starting.start_soon(one, 0)
+        starting.start_soon(one, 1)
+    a, b = started
+    return RunningServer(url=a.url, app=a.app, clock=clock, binds=a.binds, nodes=[a, b])
 
 
 def nodes_of(server: "RunningServer") -> list["RunningServer"]:

@@ -157,3 +157,19 @@ async def test_a_guest_removed_on_b_never_gets_a_message_posted_on_a_while_parke
                 assert r.status == 200
                 await chat_send(p1a, token, "secret after the kick")
         assert replies[0].status == 404, replies[0].text
+
+
+async def test_a_password_changed_on_a_is_refused_by_b_at_once(nodes):
+    """The change is answered only once every node confirmed it forgot the cached login, so
+    the very next request, to B, is checked again (repeated: a race would need some luck)."""
+    a, b = nodes
+    for round_ in range(3):
+        old, new = (PASSWORD, "second") if round_ % 2 == 0 else ("second", PASSWORD)
+        async with httpx.AsyncClient(base_url=b.url, auth=("participant1", old)) as client:
+            assert (await client.get("/ocs/v2.php/cloud/user", headers=OCS)).status_code == 200   # cached on B
+        async with httpx.AsyncClient(base_url=a.url, auth=("admin", "admin")) as admin:
+            r = await admin.put("/ocs/v2.php/cloud/users/participant1", headers=OCS,
+                                data={"key": "password", "value": new})
+            assert r.status_code == 200, r.text
+        async with httpx.AsyncClient(base_url=b.url, auth=("participant1", old)) as client:
+            assert (await client.get("/ocs/v2.php/cloud/user", headers=OCS)).status_code == 401
