@@ -246,8 +246,8 @@ class Mailboxes:
                 # and a WebSocket session lives on one node: no mailbox here means not connected here.
                 return
             box = self.register(recipient, token, message["at"])
+        # Not counted in `delivered`: the sender's node counted this signal once for the cluster.
         box.put(Signal(message["f"], message["u"], message["d"], message["at"], kind=kind, id=str(message["id"])))
-        self.delivered += 1
 
     def _taken(self, session_id: str, taken: list[Signal]) -> None:
         ids = [s.id for s in taken if s.id]

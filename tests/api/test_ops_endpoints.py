@@ -10,7 +10,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from .. import cluster_mode, support
-from ..signaling_helpers import connect, joined, pull
+from ..signaling_helpers import connect, joined, pull, pulled
 from .chat_steps import newest, read, send, wait_parked
 
 CHAT_ROUTE = "/ocs/v2.php/apps/spreed/api/v1/chat/<token:token>"
@@ -98,7 +98,7 @@ async def test_metrics_count_requests_by_route_template_never_by_raw_path(users,
 async def test_metrics_show_parked_polls_pulls_websockets_and_relayed_signals(users, p1, p2):
     token = await p1.create_room(3, name="room")
     s1, s2 = await joined(p1, token), await joined(p2, token)
-    await pull(p2, token)
+    await pulled(p2, token)   # on every node: the pull below parks
     start = await newest(p1, token)   # past the system messages of the room's creation
     async with connect(users, p1, token, s1) as sock, trio.open_nursery() as nursery:
         nursery.start_soon(partial(read, p1, token, lookIntoFuture=1, timeout=30, lastKnownMessageId=start))
