@@ -79,6 +79,16 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         request.scope[ops_http.ROUTE_KEY] = rule.rule if rule is not None else "unmatched"
         return response
 
+    if config.redis_url:
+        @app.after_request
+        async def events_out_first(response: Response) -> Response:
+            """A cluster node answers only once the request's events reached Redis, so that a
+            client's next request, on any node, is ordered after them (see Bus.settle)."""
+            bus = app.parley_ctx.bus  # type: ignore[attr-defined]
+            if bus is not None:
+                await bus.settle()
+            return response
+
     async def sweep_websocket_sessions(ctx: Ctx) -> None:
         with sweeper:
             await ctx.hub.websockets.run(SignalingBackend(ctx).leave, ctx.clock)

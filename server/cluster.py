@@ -23,7 +23,14 @@ def attach(url: str, hub: Hub, passwords: PasswordService) -> Bus:
 
     bus = Bus(url, on_message, hub.resync)
     hub.relay = bus.post
+    hub.barrier = bus.barrier   # a woken chat poll hears other nodes' earlier events first
     hub.mailboxes.relay = bus.post
+    hub.presence.relay = bus.post   # every node sees every ping (count, lastPing, call peers, expiry)
     hub.mailboxes.new_id = bus.new_id
-    passwords.relay = lambda user_id: bus.post({"k": "forget", "u": user_id})
+    hub.websockets.transient.relay = bus.post   # transient room data across nodes
+    hub.websockets.relay = bus.post   # WebSocket resume on another node: claim and hand-over
+    # Confirmed: the answer to a password change or a deletion waits until every node forgot.
+    passwords.relay = lambda user_id: bus.post_confirmed({"k": "forget", "u": user_id})
+    from .domain.shared_limits import SharedLimits   # the login limits every node shares
+    passwords.shared = SharedLimits(bus, passwords.guard, passwords.throttle)
     return bus

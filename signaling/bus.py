@@ -38,6 +38,15 @@ CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
                      anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 
 
+BATCH_MAX = 512           # posted messages published together at most
+BATCH_BYTES = 256 * 1024  # and about this many bytes of JSON
+EVAL_TIMEOUT = 2.0        # seconds a script may take before the caller gives up on Redis
+
+
+class BusUnavailable(Exception):
+    """Redis cannot be asked right now (not connected, or it did not answer in time)."""
+
+
 def _channel(url: str) -> str:
     # Pub/sub ignores the database number; put it in the channel name so that two clusters
     # sharing one Redis on different databases stay apart.
@@ -55,11 +64,17 @@ class Bus:
         self._on_resync = on_resync
         self._send, self._outbox = trio.open_memory_channel[str](OUTBOX)
         self._pending: str | None = None    # taken from the outbox, not yet published
+        self._pending_count = 0             # how many posted messages `_pending` holds
         self._owe_resync = False            # something may not have reached the other nodes
         self._seq = itertools.count(1)
         self._client: Any = None
         self._progress = trio.Event()       # set (and replaced) after each publish
         self.posted = 0
+        # Barriers (see `barrier`): pings of our own, by id, until their echo comes back.
+        self._barriers: dict[str, trio.Event] = {}
+        self._barrier_open: tuple[str, str] | None = None   # (id, text) of a ping not yet sent
+        # Confirmed messages (see `post_confirmed`): id -> [nodes that received it, confirmations]
+        self._acks: dict[str, list[Any]] = {}
         self.subscribed = trio.Event()      # first subscription done (start-up waits for it)
         self.published = 0
         self.received = 0
@@ -78,6 +93,64 @@ class Bus:
             self.posted += 1
         except trio.WouldBlock:
             self._owe_resync = True   # the others will re-check instead of hearing this event
+
+    def post_confirmed(self, message: dict[str, Any]) -> None:
+        """`post`, and every other node confirms once it has applied the message: `settle` then
+        waits for all of them (how many received it, Redis's PUBLISH answers). For what must hold
+        on every node before the answer goes out: a changed password, a deleted user."""
+        ack = self.new_id()
+        message["ack"] = ack
+        self._acks[ack] = [None, 0]
+        self.post(message)
+
+    def _unconfirmed(self) -> bool:
+        return any(needed is None or got < needed for needed, got in self._acks.values())
+
+    async def settle(self, timeout: float = 1.0) -> bool:
+        """Wait until everything this node posted so far has reached Redis (and every confirmed
+        message was applied by every node): a request's events go out before its answer, so
+        whatever its client does next (on any node) is ordered after them in the channel.
+        Returns False at once while Redis is away (nothing would arrive)."""
+        target = self.posted
+        if self.published >= target and not self._acks:
+            return True
+        if self._client is None:
+            self._acks.clear()
+            return False
+        with trio.move_on_after(timeout):
+            while self.published < target or self._unconfirmed():
+                await self._progress.wait()
+            self._acks.clear()
+            return True
+        self._acks.clear()   # a node that does not confirm in time: do not wait for it again
+        return False
+
+    async def barrier(self, timeout: float = 1.0) -> bool:
+        """Wait until this node has received every message Redis had when this was called.
+
+        A ping of our own goes through the channel; Redis delivers in order, so once its echo is
+        back, everything published before it has been applied here. Callers woken together share
+        one ping as long as it has not left the outbox (it then still reaches Redis after their
+        call). False when Redis is away or slow: the caller must not rely on having heard
+        everything (a woken chat poll then re-reads the database)."""
+        if self._client is None:
+            return False
+        if self._barrier_open is None:
+            barrier_id = self.new_id()
+            text = json.dumps({"k": "barrier", "b": barrier_id, "n": self.node}, separators=(",", ":"))
+            try:
+                self._send.send_nowait(text)
+            except trio.WouldBlock:
+                self._owe_resync = True
+                return False
+            self.posted += 1
+            self._barriers[barrier_id] = trio.Event()
+            self._barrier_open = (barrier_id, text)
+        event = self._barriers[self._barrier_open[0]]
+        with trio.move_on_after(timeout):
+            await event.wait()
+            return True
+        return False
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything posted so far is published (the CLI, before it exits)."""
@@ -106,6 +179,18 @@ class Bus:
         except CONNECTION_ERRORS:
             pass
         return False
+
+    async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script on Redis (the shared login limits, server/domain/shared_limits.py).
+        Raises `BusUnavailable` while Redis is unreachable: the caller falls back to its own."""
+        client = self._client
+        if client is None:
+            raise BusUnavailable("Redis is unreachable")
+        try:
+            with trio.fail_after(EVAL_TIMEOUT):
+                return await client.eval(script, keys=keys, args=args)
+        except (CONNECTION_ERRORS + (trio.TooSlowError, coredis.exceptions.RedisError)) as exc:
+            raise BusUnavailable(str(exc) or type(exc).__name__) from None
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -160,11 +245,27 @@ class Bus:
             self._owe_resync = False
         while True:
             if self._pending is None:
-                self._pending = await self._outbox.receive()
+                # Everything waiting goes out as one Redis message (a JSON list): one round trip
+                # for a burst (a signaling send of many messages, a fan-out) instead of one each.
+                batch = [await self._outbox.receive()]
+                size = len(batch[0])
+                while len(batch) < BATCH_MAX and size < BATCH_BYTES:
+                    try:
+                        batch.append(self._outbox.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    size += len(batch[-1])
+                if self._barrier_open is not None and any(text is self._barrier_open[1] for text in batch):
+                    self._barrier_open = None   # later callers need a ping of their own
+                self._pending = batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
+                self._pending_count = len(batch)
             # Kept in `_pending` until Redis took it: a failure here re-sends it after reconnecting.
-            await client.publish(self.channel, self._pending)
+            receivers = await client.publish(self.channel, self._pending)
+            for ack, state in self._acks.items():
+                if state[0] is None and f'"ack":"{ack}"' in self._pending:
+                    state[0] = max(0, int(receivers) - 1)   # every subscriber but this node
             self._pending = None
-            self.published += 1
+            self.published += self._pending_count
             self._progress.set()
             self._progress = trio.Event()
 
@@ -176,7 +277,25 @@ class Bus:
         except (ValueError, TypeError):
             log.warning("bus: ignoring a malformed message")
             return
-        if not isinstance(body, dict) or body.get("n") == self.node:
+        for one in body if isinstance(body, list) else [body]:   # a batch, or a single event
+            if isinstance(one, dict):
+                self._apply(one)
+
+    def _apply(self, body: dict[str, Any]) -> None:
+        if body.get("k") == "barrier":
+            if body.get("n") == self.node:
+                event = self._barriers.pop(str(body.get("b")), None)
+                if event is not None:
+                    event.set()
+            return   # other nodes' barriers are theirs alone
+        if body.get("k") == "acked":
+            state = self._acks.get(str(body.get("a"))) if body.get("to") == self.node else None
+            if state is not None:
+                state[1] += 1
+                self._progress.set()
+                self._progress = trio.Event()
+            return
+        if body.get("n") == self.node:
             return   # our own echo
         self.received += 1
         if body.get("k") == "resync":
@@ -186,3 +305,5 @@ class Bus:
             self._on_message(body)
         except Exception:   # one bad message must not take the bus down
             log.exception("bus: could not apply %s", body.get("k"))
+        if body.get("ack"):
+            self.post({"k": "acked", "a": body["ack"], "to": body.get("n")})

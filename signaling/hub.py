@@ -22,8 +22,9 @@ Contract for waiters:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from . import ws_messages
 from .chat_feed import ChatFeeds
 from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
 from .mailbox import Mailboxes
@@ -67,6 +68,9 @@ class Hub:
         # Set when the node is part of a cluster (signaling/bus.py): every event published here
         # is also handed to `relay` as a small JSON-able dict, for the hubs of the other nodes.
         self.relay: Callable[[dict[str, Any]], None] | None = None
+        # Also set in a cluster: waits until this node has heard every event Redis had when it was
+        # called (signaling/bus.py `Bus.barrier`); False if it cannot tell.
+        self.barrier: Callable[[], Awaitable[bool]] | None = None
 
     def publish(self, event: Event) -> None:
         """Deliver a committed event to everything waiting on its room. Never blocks.
@@ -145,9 +149,25 @@ class Hub:
                 # ours may hold the old name, so the room's next waiters read the database.
                 self.chat.invalidate(event.token)
         elif kind == "signal":
+            if message.get("kind") == "control" and not self.websockets.connected(str(message["to"])):
+                return   # control is for a client connected right now; not here, so not kept
             self.mailboxes.deliver_remote(message)
+        elif kind == "transient":
+            ws_messages.apply_remote_transient(self, message)
+        elif kind == "tjoin":
+            self.websockets.transient.joined_elsewhere(str(message["t"]), str(message["s"]))
+        elif kind == "tleft":
+            self.websockets.transient.left_elsewhere(str(message["t"]), str(message["s"]))
         elif kind == "taken":
             self.mailboxes.drop_taken(str(message["s"]), message["ids"])
+        elif kind == "ping":
+            self.presence.touched_elsewhere(str(message["s"]), int(message["at"]))
+        elif kind == "unping":
+            self.presence.forgotten_elsewhere(str(message["s"]))
+        elif kind == "ws-claim":
+            self.websockets.on_claim(str(message["rid"]))
+        elif kind == "ws-handover":
+            self.websockets.on_handover(str(message["rid"]), message["s"])
 
     def resync(self) -> None:
         """The bus lost messages (Redis went away): every parked chat poll and signaling pull

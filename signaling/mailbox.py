@@ -213,17 +213,22 @@ class Mailboxes:
         room = self._rooms.get(token)
         return tuple(room.members) if room is not None else ()
 
-    def deliver(self, recipient: str, signal: Signal) -> bool:
+    def deliver(self, recipient: str, signal: Signal, *, here: bool = True, relay: bool = True) -> bool:
+        """Put `signal` in the recipient's mailbox and, in a cluster, in its copies on the other
+        nodes. `here=False`: the other nodes only (a `control` message for a WebSocket client
+        connected elsewhere); `relay=False`: this node only (an event every node announces itself)."""
         box = self._boxes.get(recipient)
         if box is None:
             return False
-        if self.relay is not None and self.new_id is not None:
+        if relay and self.relay is not None and self.new_id is not None:
             # Polling clients may pull from any node: every node keeps a copy of the signal in
             # the recipient's mailbox, and whichever hands it out tells the others to drop theirs.
             signal = replace(signal, id=self.new_id())
             self.relay({"k": "signal", "to": recipient, "t": box.token, "f": signal.sender,
                         "u": signal.sender_user, "d": signal.data, "at": signal.sent_at, "id": signal.id,
                         "kind": signal.kind})
+        if not here:
+            return True
         box.put(signal)
         self.delivered += 1
         return True
@@ -241,8 +246,8 @@ class Mailboxes:
                 # and a WebSocket session lives on one node: no mailbox here means not connected here.
                 return
             box = self.register(recipient, token, message["at"])
+        # Not counted in `delivered`: the sender's node counted this signal once for the cluster.
         box.put(Signal(message["f"], message["u"], message["d"], message["at"], kind=kind, id=str(message["id"])))
-        self.delivered += 1
 
     def _taken(self, session_id: str, taken: list[Signal]) -> None:
         ids = [s.id for s in taken if s.id]

@@ -52,7 +52,11 @@ ROSTER_RECIPIENTS = ("user", "call")
 
 def roster_recipients(kind: str, sender: str, target: str | None, people: Iterable[Member]) -> list[str]:
     """`user`: every session of user `target` in the room (the sender's own other sessions too);
-    `call`: every other session that is in the call. `people` are the room's members."""
+    `call`: every other session that is in the call; `room` (asked this way by a cluster node,
+    whose live index knows only its own sessions): every other session. `people` are the room's
+    members."""
+    if kind == "room":
+        return [m.session_id for m in people if m.session_id != sender]
     if kind == "user":
         return [m.session_id for m in people if target and m.user_id == target and m.session_id != sender]
     return [m.session_id for m in people if m.in_call and m.session_id != sender]

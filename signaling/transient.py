@@ -6,10 +6,16 @@ key that is not there are ignored (no event); every other change is announced to
 session of the room, the changer included, with the previous value as `oldvalue` when there was
 one; a session joining the room is sent the whole map as `initial`. When the last WebSocket
 session leaves the room, its data is forgotten.
+
+In a cluster (`relay` set) every node keeps the map of every room and the set of every node's
+sessions in it: joins and leaves are told to the other nodes, and so are changes
+(signaling/ws_messages.py), which each node applies and announces to its own sessions. The data is
+forgotten when the last session of the whole cluster leaves. Two nodes changing one key at the
+same moment may each end with the other's value (no total order); the next change agrees again.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 _MISSING = object()
 
@@ -18,11 +24,22 @@ class TransientData:
     def __init__(self) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._sessions: dict[str, set[str]] = {}
+        self.relay: Callable[[dict[str, Any]], None] | None = None   # the cluster bus
 
     def joined(self, token: str, session_id: str) -> None:
         self._sessions.setdefault(token, set()).add(session_id)
+        if self.relay is not None:
+            self.relay({"k": "tjoin", "t": token, "s": session_id})
 
     def left(self, token: str, session_id: str) -> None:
+        self.left_elsewhere(token, session_id)
+        if self.relay is not None:
+            self.relay({"k": "tleft", "t": token, "s": session_id})
+
+    def joined_elsewhere(self, token: str, session_id: str) -> None:
+        self._sessions.setdefault(token, set()).add(session_id)
+
+    def left_elsewhere(self, token: str, session_id: str) -> None:
         sessions = self._sessions.get(token)
         if sessions is None:
             return

@@ -268,6 +268,8 @@ class Connection:
         registry = self.hub.websockets
         if hello.get("resumeid"):   # an empty resumeid means no resume (the HPB and Talk agree)
             session = registry.resume(hello.get("resumeid"))
+            if session is None:   # in a cluster it may be held by another node
+                session = await registry.claim(hello.get("resumeid"), self.now())
             if session is None:
                 raise ProtocolError("no_such_session", "the session expired; send a hello with auth")
             previous = session.connection

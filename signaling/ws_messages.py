@@ -36,7 +36,10 @@ async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[s
     mailboxes = hub.mailboxes
     recipient_type = recipient.get("type")
     target = recipient.get("sessionid")
-    if recipient_type in rules.ROSTER_RECIPIENTS or kind == "control":
+    # A cluster node's live index holds only the sessions seen on this node: everyone in the
+    # room is then found in the roster, like `user` and `call` recipients always are.
+    by_roster = recipient_type in rules.ROSTER_RECIPIENTS or (recipient_type == "room" and mailboxes.relay is not None)
+    if by_roster or kind == "control":
         roster = await backend.roster(session.room, session.talk_session)
         if roster is None:
             raise ProtocolError("not_in_room", "this session is no longer in its room")
@@ -44,7 +47,7 @@ async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[s
         me = roster.member(session.talk_session)
         if me is None or me.participant_type not in MODERATOR_TYPES:
             raise ProtocolError("not_allowed", "only moderators may send control messages")
-    if recipient_type in rules.ROSTER_RECIPIENTS:
+    if by_roster:
         if recipient_type == "user":
             target = recipient.get("userid")
         targets = rules.roster_recipients(recipient_type, session.talk_session,
@@ -73,10 +76,16 @@ async def relay(hub: Any, backend: Any, session: SignalingSession, frame: dict[s
         if await backend.session_room(target) == session.room and session.room is not None:
             mailboxes.register(target, session.room, now)
             targets = [target]
-    if kind == "control":
-        registry = hub.websockets
-        targets = [t for t in targets if registry.connected(t)]
     signal = Signal(session.talk_session, session.user_id or None, data, now, kind)
+    if kind == "control":
+        # For clients connected right now: here, or (in a cluster) on another node, which
+        # checks the same when the copy arrives (Hub.apply_remote).
+        registry = hub.websockets
+        for target_session in targets:
+            connected = registry.connected(target_session)
+            if connected or mailboxes.relay is not None:
+                mailboxes.deliver(target_session, signal, here=connected)
+        return
     for target_session in targets:
         mailboxes.deliver(target_session, signal)
 
@@ -98,6 +107,26 @@ def transient(hub: Any, session: SignalingSession, frame: dict[str, Any], now: f
         event = store.remove(session.room, body["key"])
     if event is None:
         return      # same value again, or removing a missing key: silently ignored
-    signal = Signal(session.talk_session, session.user_id or None, event, now, "transient")
-    for member in store.sessions(session.room):
-        hub.mailboxes.deliver(member, signal)
+    if store.relay is not None:   # every other node applies it and tells its own sessions
+        store.relay({"k": "transient", "t": session.room, "op": body["type"], "key": body["key"],
+                     "v": body.get("value"), "f": session.talk_session, "u": session.user_id or None,
+                     "at": now})
+    announce(hub, session.room, Signal(session.talk_session, session.user_id or None, event, now, "transient"))
+
+
+def announce(hub: Any, token: str, signal: Signal) -> None:
+    """A transient change, to the WebSocket sessions of room `token` on this node (in a cluster
+    every node announces to its own: the store knows every node's sessions)."""
+    registry = hub.websockets
+    for member in registry.transient.sessions(token):
+        if registry.by_talk_session(member) is not None:
+            hub.mailboxes.deliver(member, signal, relay=False)
+
+
+def apply_remote_transient(hub: Any, message: dict[str, Any]) -> None:
+    """Another node's transient set / remove: the same change here, announced here."""
+    store = hub.websockets.transient
+    token, key = str(message["t"]), str(message["key"])
+    event = store.set(token, key, message.get("v")) if message.get("op") == "set" else store.remove(token, key)
+    if event is not None:
+        announce(hub, token, Signal(str(message["f"]), message.get("u"), event, float(message["at"]), "transient"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +53,17 @@ def _message(row: sqlite3.Row) -> StoredMessage:
 
 
 def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_type: str, actor_id: str,
-           message: str, parameters: str, created_at: int, *, verb: str = "comment", system_message: str = "",
-           parent_id: int | None = None, reference_id: str = "", silent: bool = False) -> int:
-    """Store a message and make it the room's newest. `last_message_id` is the room's newest id as
+           message: str, parameters: str, created_at: int, **options: Any) -> int:
+    """`insert_after_newest`, returning only the new message's id."""
+    return insert_after_newest(conn, room_id, last_message_id, actor_type, actor_id, message, parameters,
+                               created_at, **options)[0]
+
+
+def insert_after_newest(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_type: str,
+                        actor_id: str, message: str, parameters: str, created_at: int, *, verb: str = "comment",
+                        system_message: str = "", parent_id: int | None = None, reference_id: str = "",
+                        silent: bool = False) -> tuple[int, int]:
+    """(new id, the room's newest id before it, as re-read under the room row's lock). Store a message and make it the room's newest. `last_message_id` is the room's newest id as
     read in the same transaction; the new message's per-room sequence number (which counts only
     comments: what unreadMessages counts) follows its own.
 
@@ -75,7 +84,7 @@ def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_t
     )
     message_id = int(cur.lastrowid)
     conn.execute("UPDATE rooms SET last_message_id = ? WHERE id = ?", (message_id, room_id))
-    return message_id
+    return message_id, last_message_id
 
 
 def by_id(conn: sqlite3.Connection, message_id: int) -> StoredMessage:

@@ -4,7 +4,7 @@ import pytest
 import trio
 
 
-from . import pg_support
+from . import cluster_mode, pg_support
 from .support import RunningServer, add_background_users, start_server, test_config
 
 
@@ -12,6 +12,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Known also when pytest-xdist is not loaded (`-p no:xdist`), where the suite's
     # warnings-as-errors would otherwise reject the unknown marker.
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+    config.addinivalue_line("markers", "single_node(reason): inherently one process; skipped in "
+                                       "PARLEY_TEST_DB=cluster mode only (tests/cluster_mode.py)")
 
 
 def _drives_chromium(item: pytest.Item) -> bool:
@@ -19,14 +21,25 @@ def _drives_chromium(item: pytest.Item) -> bool:
     return "web" in parts[-2:-1] or ("sfu" in parts[-2:-1] and item.path.name.startswith("test_browser_"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadgroup` (`make test`) every test that drives Chromium runs on
     one worker, one browser at a time: two Chromiums in calls on the 2-core CI box starve each
     other and the servers, while API tests beside one browser test do not. Without xdist the
-    marker does nothing."""
+    marker does nothing. In cluster mode, tests marked `single_node` are skipped."""
     for item in items:
         if _drives_chromium(item):
             item.add_marker(pytest.mark.xdist_group("chromium"))
+        if cluster_mode.wanted():
+            marker = item.get_closest_marker("single_node")
+            if marker is not None:
+                item.add_marker(pytest.mark.skip(reason="single node only: " + (marker.args[0] if marker.args else "")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_redis():
+    """With PARLEY_TEST_DB=cluster: the session's redis-server, stopped at the end."""
+    yield
+    cluster_mode.shutdown()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,6 +56,7 @@ def _postgres_databases():
     test's servers have closed their connections when its databases go back to the pool."""
     yield
     pg_support.release_databases()
+    cluster_mode.release()
 
 
 @pytest.fixture

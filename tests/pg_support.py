@@ -24,8 +24,9 @@ PG_BIN = Path(os.environ.get("PARLEY_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 def wanted() -> bool:
-    """True when this test run puts the API suite on PostgreSQL."""
-    return os.environ.get("PARLEY_TEST_DB", "sqlite") == "postgres"
+    """True when this test run puts the API suite on PostgreSQL (alone, or two nodes on it:
+    PARLEY_TEST_DB=cluster, tests/cluster_mode.py)."""
+    return os.environ.get("PARLEY_TEST_DB", "sqlite") in ("postgres", "cluster")
 
 
 def available() -> bool:

@@ -29,6 +29,14 @@ async def pull(actor: Actor, token: str) -> Reply:
     return await actor.get(f"/signaling/{token}")
 
 
+async def pulled(actor: Actor, token: str) -> None:
+    """The first pull after joining, which answers at once with the participant list, on every
+    node: in a cluster each node's mailbox owes it once (PARLEY_TEST_DB=cluster sends the
+    actor's requests to the nodes in turn), so only then does the next pull park."""
+    for _ in actor.server.nodes or [actor.server]:
+        await pull(actor, token)
+
+
 def messages(reply: Reply) -> list[dict[str, Any]]:
     """The decoded payloads of a pull's message entries."""
     return [json.loads(e["data"]) for e in reply.data if e["type"] == "message"]
@@ -99,7 +107,7 @@ class SignalingSocket:
 
 
 def ws_url(server: RunningServer) -> str:
-    return server.url.replace("http://", "ws://") + "/spreed"
+    return server.next_url().replace("http://", "ws://") + "/spreed"   # alternates in a cluster
 
 
 def is_event(target: str, kind: str):

@@ -20,6 +20,8 @@ from server.app import create_app
 from server.config import Config
 from server.runner import listen_options, serve_app
 
+from . import cluster_mode
+
 API = "/apps/spreed/api/v1"
 PASSWORD = "123456"
 
@@ -71,8 +73,9 @@ class Actor:
 
     def __post_init__(self) -> None:
         auth = (self.user, self.password) if self.user else None
-        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90,
-                                        verify=self.server.ssl_context or _tls_context(),
+        verify = self.server.ssl_context or _tls_context()
+        self.client = httpx.AsyncClient(base_url=self.server.url, auth=auth, timeout=90, verify=verify,
+                                        transport=cluster_mode.transport(self.server, verify),
                                         headers={"OCS-APIRequest": "true", "Accept": "application/json"})
 
     async def request(self, method: str, path: str, *, v: int = 2, params: dict | None = None,
@@ -167,6 +170,15 @@ class RunningServer:
     actors: list[Actor] = field(default_factory=list)
     binds: list[str] = field(default_factory=list)   # with TLS and a redirect listener: [https, http]
     ssl_context: ssl.SSLContext | None = None          # trusting the test CA, for HTTPS servers (tests/deploy)
+    nodes: list["RunningServer"] = field(default_factory=list)   # PARLEY_TEST_DB=cluster: both nodes
+    _turn: int = 0
+
+    def next_url(self) -> str:
+        """The node for the next connection a test opens itself (WebSockets): in turn in a cluster."""
+        if not self.nodes:
+            return self.url
+        self._turn += 1
+        return self.nodes[(self._turn - 1) % len(self.nodes)].url
 
     @property
     def ctx(self):
@@ -185,6 +197,7 @@ def test_config(data_dir: str, **overrides: Any) -> Config:
     from . import pg_support
     if pg_support.wanted() and "database_url" not in overrides:   # PARLEY_TEST_DB=postgres
         overrides["database_url"] = pg_support.url_for_data_dir(data_dir)
+    overrides = cluster_mode.config_overrides(overrides)   # PARLEY_TEST_DB=cluster: the Redis
     return Config(bind="127.0.0.1:0", data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024,
                   **overrides)
 
@@ -216,7 +229,16 @@ def seed_sqlite(config: Config) -> None:
 async def start_server(nursery: trio.Nursery, config: Config, stop: trio.Event,
                        clock: ManualClock | None = None, *, housekeeping_timer: bool = False) -> RunningServer:
     """Tests drive housekeeping by hand (`housekeeping.run_once`) unless they ask for the timer.
-    A new SQLite data dir starts from the migrated template (`seed_sqlite`)."""
+    A new SQLite data dir starts from the migrated template (`seed_sqlite`).
+    In cluster mode (a config with redis_url) two nodes, see tests/cluster_mode.py."""
+    if cluster_mode.wanted() and cluster_mode.is_session_redis(config.redis_url):
+        return await cluster_mode.start_nodes(nursery, config, stop, clock or ManualClock(),
+                                              housekeeping_timer=housekeeping_timer)
+    return await start_one(nursery, config, stop, clock, housekeeping_timer=housekeeping_timer)
+
+
+async def start_one(nursery: trio.Nursery, config: Config, stop: trio.Event,
+                    clock: ManualClock | None = None, *, housekeeping_timer: bool = False) -> RunningServer:
     clock = clock or ManualClock()
     seed_sqlite(config)
     app = create_app(config, clock=clock, housekeeping_timer=housekeeping_timer)

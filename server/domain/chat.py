@@ -174,7 +174,11 @@ async def receive_messages(ctx: Ctx, actor: Actor, token: str, *, look_into_futu
     # message that woke us (say, removing this guest) publishes its event as soon as its task
     # resumes; after this checkpoint that has happened, and the access mark below sees it.
     await trio.lowlevel.checkpoint()
-    if not ctx.hub.chat.access_changed_since(room.token, mark):
+    # In a cluster that action may have committed on another node, its event still on its way
+    # over Redis (each node's answers wait for their events to reach Redis, so it is there by
+    # now): the barrier waits until this node has applied it. If it cannot tell, re-read.
+    settled = ctx.hub.barrier is None or await ctx.hub.barrier()
+    if settled and not ctx.hub.chat.access_changed_since(room.token, mark):
         recent = ctx.hub.chat.recent_after(room.token, cursor, limit)
         if recent is not None:
             return ChatResult(recent, common)

@@ -33,20 +33,20 @@ class Login:
     app_password_id: int | None = None   # set when the credential was an app password
 
 
-def _admit(ctx: Ctx, client: str, throttle_key: tuple[str, str]) -> None:
+async def _admit(ctx: Ctx, client: str, throttle_key: tuple[str, str]) -> None:
     """Raises TooManyAttempts (429) before any hashing. The per-account throttle counts its own
     refusals (`Throttle.refusals_total`); the address and budget refusals are counted here."""
-    ctx.passwords.throttle.check(throttle_key)
+    await ctx.passwords.throttle_check(throttle_key)
     try:
-        ctx.passwords.guard.admit(client)
+        await ctx.passwords.admit(client)
     except TooManyAttempts:
         ctx.passwords.stats.on_throttled()
         raise
 
 
-def _failed(ctx: Ctx, client: str, throttle_key: tuple[str, str]) -> None:
-    ctx.passwords.guard.failed(client)
-    ctx.passwords.throttle.failed(throttle_key)
+async def _failed(ctx: Ctx, client: str, throttle_key: tuple[str, str]) -> None:
+    await ctx.passwords.admission_failed(client)
+    await ctx.passwords.throttle_failed(throttle_key)
     ctx.passwords.stats.on_failed()
 
 
@@ -69,23 +69,23 @@ async def authenticate(ctx: Ctx, user_id: str, password: str, client: str, *,
             passwords.remember(found[0], password, generation, found[1])
             return Login(found[0], found[1])
     throttle_key = (client, "user:" + user_id)
-    _admit(ctx, client, throttle_key)
+    await _admit(ctx, client, throttle_key)
     try:
         user = await ctx.db.run(lambda conn: accounts_db.get_user(conn, user_id))
         stored_hash = user.password_hash if user is not None else await passwords.dummy_hash()
         correct = await passwords.verify(stored_hash, password)
     except Overloaded:
-        passwords.guard.abandoned(client)   # nothing was checked: the try does not count
+        await passwords.admission_returned(client)   # nothing was checked: the try does not count
         passwords.stats.on_busy()
         raise
     except BaseException:
-        passwords.guard.abandoned(client)
+        await passwords.admission_returned(client)
         raise
     if not correct or user is None:
-        _failed(ctx, client, throttle_key)
+        await _failed(ctx, client, throttle_key)
         return None
-    passwords.guard.succeeded(client)
-    passwords.throttle.succeeded(throttle_key)
+    await passwords.admission_returned(client)
+    await passwords.throttle_succeeded(throttle_key)
     passwords.remember(user, password, generation)
     if passwords.needs_rehash(user.password_hash):
         await _rehash(ctx, user, password)

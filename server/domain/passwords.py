@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import trio
 from argon2 import PasswordHasher
@@ -135,6 +135,42 @@ class PasswordService:
         self._marker_seen = self._marker_stat()
         # The cluster bus (signaling/bus.py): tells the other nodes' caches to forget a user.
         self.relay: Callable[[str], None] | None = None
+        # In a cluster, the throttle and the guard counted in Redis (server/domain/shared_limits.py)
+        self.shared: Any = None
+
+    # -- the limits, in memory or (in a cluster) shared by every node --------------------------
+    # Each step asks Redis when this node is in a cluster and Redis answers, else the in-memory
+    # limit: logins.py and sessions.py call these, never `throttle`/`guard` directly.
+
+    async def throttle_check(self, key: tuple[str, str]) -> None:
+        if self.shared is None or not await self.shared.throttle_check(key):
+            self.throttle.check(key)
+
+    async def throttle_failed(self, key: tuple[str, str]) -> None:
+        if self.shared is None or not await self.shared.throttle_failed(key):
+            self.throttle.failed(key)
+
+    async def throttle_succeeded(self, key: tuple[str, str]) -> None:
+        if self.shared is None or not await self.shared.throttle_cleared(key):
+            self.throttle.succeeded(key)
+
+    async def admit(self, address: str) -> None:
+        if self.shared is None or not await self.shared.admit(address):
+            self.guard.admit(address)
+
+    async def admission_failed(self, address: str) -> None:
+        if self.shared is None or not await self.shared.failed(address):
+            self.guard.failed(address)
+
+    async def admission_returned(self, address: str) -> None:
+        """A right password, or no check after all: the address gets its token back. Shielded:
+        it also runs while the request is being cancelled."""
+        if self.shared is None:
+            self.guard.succeeded(address)
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            if not await self.shared.give_back(address):
+                self.guard.succeeded(address)
 
     async def hash(self, password: str) -> str:
         """Raises `Overloaded` (503) when the hashers' queue is full."""

@@ -32,11 +32,11 @@ async def join_room(ctx: Ctx, actor: Actor, token: str, password: str | None) ->
     password_hash, needs_password = await ctx.db.run(check)
     if needs_password:
         throttle_key = (actor.client, "room:" + token)
-        ctx.passwords.throttle.check(throttle_key)
+        await ctx.passwords.throttle_check(throttle_key)
         if not password or not await ctx.passwords.verify(password_hash, password):
-            ctx.passwords.throttle.failed(throttle_key)
+            await ctx.passwords.throttle_failed(throttle_key)
             raise WrongPassword()
-        ctx.passwords.throttle.succeeded(throttle_key)
+        await ctx.passwords.throttle_succeeded(throttle_key)
 
     def unit(conn: sqlite3.Connection):
         room = access.visible_room(conn, actor, token)

@@ -136,6 +136,10 @@ async def pull(ctx: Ctx, actor: Actor, token: str, timeout: float = polling.PULL
             ctx.hub.presence.touch(found[0], ctx.now())
         return found
 
+    if ctx.hub.barrier is not None:
+        # A cluster node: signals sent through another node before this pull (their sender was
+        # answered once they reached Redis) are in this node's mailboxes before it looks.
+        await ctx.hub.barrier()
     result = await polling.pull(ctx.hub.mailboxes, token, read, clock=ctx.clock, timeout=timeout)
     if result is None:
         return 404, polling.GONE

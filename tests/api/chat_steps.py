@@ -7,6 +7,7 @@ from typing import Any
 
 import trio
 
+from .. import cluster_mode
 from ..support import Actor, Reply, RunningServer
 
 
@@ -69,5 +70,5 @@ async def joined(actor: Actor, token: str, password: str | None = None) -> str:
 async def wait_parked(server: RunningServer, count: int, timeout: float = 5.0) -> None:
     """Until `count` chat long-polls are parked on the hub."""
     with trio.fail_after(timeout):
-        while server.ctx.hub.statistics().chat_waiters != count:
+        while cluster_mode.chat_waiters(server) != count:   # on any node
             await trio.sleep(0.002)

@@ -12,6 +12,7 @@ import trio
 
 from server.domain import attachments
 
+from .. import cluster_mode
 from ..signaling_helpers import custom_server
 from ..support import API
 from .files_helpers import blob_files, download, group_room, raw, upload
@@ -202,9 +203,9 @@ async def test_too_many_parallel_uploads_get_503_with_retry_after(users, p1, mon
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(slow_upload)
-        while attachments.state(users.ctx).uploads == 0:
-            await trio.sleep(0.01)
-        p1b = users.actor("participant1")
+        # Upload slots are per node: the second upload goes to the node serving the first.
+        node = await cluster_mode.node_where(users, lambda n: attachments.state(n.ctx).uploads > 0)
+        p1b = node.actor("participant1")
         busy = await upload(p1b, token, "second.bin", b"x", allowed_5xx=(503,))
         assert busy.status == 503 and busy.headers["retry-after"] == "5"
         release.set()

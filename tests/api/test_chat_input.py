@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from .. import cluster_mode
 from .chat_steps import comments, newest, read, send
 
 
@@ -113,9 +114,9 @@ async def test_deleting_a_user_follows_talk_and_blanks_their_name(users, p1, p2,
     assert [(m["actorId"], m["actorDisplayName"]) for m in messages] == [
         ("participant1", "participant1-displayname"), ("participant2", "")]
     assert messages[0]["messageParameters"]["mention-user1"]["name"] == "Unknown user"
-    ringed = users.ctx.hub.chat.recent_after(group, messages[-1]["id"] - 1, 10)
-    assert [m["actorDisplayName"] for m in ringed] == ["", "participant1-displayname"]
-    assert ringed[1]["messageParameters"]["mention-user1"]["name"] == "Unknown user"
+    for ringed in await cluster_mode.rings(users, group, messages[-1]["id"] - 1, 10):   # each node's ring
+        assert [m["actorDisplayName"] for m in ringed] == ["", "participant1-displayname"]
+        assert ringed[1]["messageParameters"]["mention-user1"]["name"] == "Unknown user"
 
 
 async def test_renaming_a_user_renames_their_messages_and_mentions(users, p1, p2, room):
@@ -126,7 +127,7 @@ async def test_renaming_a_user_renames_their_messages_and_mentions(users, p1, p2
     reply = await admin.request("PUT", "/cloud/users/participant2", prefix="/ocs/v2.php", key="displayname",
                                 value="Second")
     assert reply.status == 200
-    for messages in (comments(await read(p1, room)), users.ctx.hub.chat.recent_after(room, 0, 10)[::-1]):
+    for messages in (comments(await read(p1, room)), *(r[::-1] for r in await cluster_mode.rings(users, room, 0, 10))):
         assert messages[0]["messageParameters"]["mention-user1"]["name"] == "Second"
         assert messages[1]["actorDisplayName"] == "Second"
 

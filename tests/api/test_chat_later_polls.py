@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from .. import cluster_mode
 from .chat_steps import joined, newest, read, send, wait_parked
 
 
@@ -106,10 +107,12 @@ async def test_the_ring_never_serves_a_stale_copy(users, p1, p2):
     await p1.put(f"/chat/{token}/{edited}", message="changed")
     await p1.delete(f"/chat/{token}/{deleted}")
     await p1.post(f"/reaction/{token}/{reacted}", reaction="🎉")
-    ringed = {m["id"]: m for m in users.ctx.hub.chat.ringed(token)}
-    assert ringed[edited]["message"] == "changed" and "lastEditActorId" in ringed[edited]
-    assert ringed[deleted]["messageType"] == "comment_deleted"
-    assert ringed[reacted]["reactions"] == {"🎉": 1}
+    for copy in await cluster_mode.ringed_copies(users, token, edited):   # on every node ringing it
+        assert copy["message"] == "changed" and "lastEditActorId" in copy
+    for copy in await cluster_mode.ringed_copies(users, token, deleted):
+        assert copy["messageType"] == "comment_deleted"
+    for copy in await cluster_mode.ringed_copies(users, token, reacted):
+        assert copy["reactions"] == {"🎉": 1}
     # A waiter parked before all this reads what the database says.
     reply = await read(p2, token, lookIntoFuture=1, lastKnownMessageId=start, timeout=0)
     history = {m["id"]: m for m in (await read(p2, token, limit=200)).data}

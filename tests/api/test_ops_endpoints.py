@@ -9,8 +9,8 @@ import httpx
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from .. import support
-from ..signaling_helpers import connect, joined, pull
+from .. import cluster_mode, support
+from ..signaling_helpers import connect, joined, pull, pulled
 from .chat_steps import newest, read, send, wait_parked
 
 CHAT_ROUTE = "/ocs/v2.php/apps/spreed/api/v1/chat/<token:token>"
@@ -22,15 +22,19 @@ async def plain(server: support.RunningServer, path: str) -> httpx.Response:
 
 
 async def scrape(server: support.RunningServer) -> tuple[str, dict[tuple[str, tuple], float]]:
-    """The /metrics text and its samples keyed by (name, sorted labels)."""
-    reply = await plain(server, "/metrics")
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = {}
-    for family in text_string_to_metric_families(reply.text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return reply.text, samples
+    """The /metrics text and its samples keyed by (name, sorted labels). In a cluster, every
+    node's, added up (each node counts what it served, as Prometheus would scrape them)."""
+    texts, samples = [], {}
+    for node in cluster_mode.nodes_of(server):
+        reply = await plain(node, "/metrics")
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+        texts.append(reply.text)
+        for family in text_string_to_metric_families(reply.text):
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                samples[key] = samples.get(key, 0.0) + sample.value
+    return "".join(texts), samples
 
 
 def value(samples: dict, name: str, **labels: str) -> float:
@@ -72,7 +76,7 @@ async def test_metrics_count_requests_by_route_template_never_by_raw_path(users,
     await send(p1, token, "hello")
     await read(p1, token)                                   # Quart (the cache does not know p1 yet)...
     await read(p1, token)                                   # ...then the chat fast path
-    assert users.app.chat_fast_path.served >= 1
+    assert sum(n.app.chat_fast_path.served for n in cluster_mode.nodes_of(users)) >= 1
     await p1.get("/room/nosuchroom")                        # 404 from a route with a token
     assert (await plain(users, "/no/such/path")).status_code == 404
     text, samples = await scrape(users)
@@ -94,19 +98,19 @@ async def test_metrics_count_requests_by_route_template_never_by_raw_path(users,
 async def test_metrics_show_parked_polls_pulls_websockets_and_relayed_signals(users, p1, p2):
     token = await p1.create_room(3, name="room")
     s1, s2 = await joined(p1, token), await joined(p2, token)
-    await pull(p2, token)
+    await pulled(p2, token)   # on every node: the pull below parks
     start = await newest(p1, token)   # past the system messages of the room's creation
     async with connect(users, p1, token, s1) as sock, trio.open_nursery() as nursery:
         nursery.start_soon(partial(read, p1, token, lookIntoFuture=1, timeout=30, lastKnownMessageId=start))
         nursery.start_soon(pull, p2, token)
         await wait_parked(users, 1)
         with trio.fail_after(10):
-            while users.ctx.hub.mailboxes.pulls_waiting() != 1:
+            while cluster_mode.pulls_waiting(users) != 1:
                 await trio.sleep(0.01)
         _, parked = await scrape(users)
         await sock.message(s2, {"type": "offer"})   # wakes the pull with one relayed message
         with trio.fail_after(10):
-            while users.ctx.hub.mailboxes.pulls_waiting() != 0:
+            while cluster_mode.pulls_waiting(users) != 0:
                 await trio.sleep(0.01)
         _, after = await scrape(users)
         nursery.cancel_scope.cancel()

@@ -3,13 +3,12 @@ ping; after 100 s without one the housekeeping round removes guests and self-joi
 invited users' sessions and ends calls nobody is left in. Driven with the injectable clock."""
 import pytest
 
-from server.domain import housekeeping
-from tests import support
+from tests import cluster_mode, support
 
 
 async def expire(server, seconds):
     server.clock.advance(seconds)
-    return await housekeeping.run_once(server.ctx, server.ctx.now())
+    return await cluster_mode.housekeeping_round(server, server.ctx.now())   # every node's pings
 
 
 async def room(actor, token):

@@ -7,6 +7,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from .. import cluster_mode
 from ..signaling_helpers import SignalingSocket, connect, is_event, joined, settings, ws_url
 
 
@@ -145,7 +146,7 @@ async def test_control_is_not_kept_for_a_resume_but_messages_are(p1, p2, users):
             resume_id = b.hello_reply["hello"]["resumeid"]
         # b is detached (within its resume window) while a sends both kinds
         with trio.fail_after(5):
-            while users.ctx.hub.websockets.connected(s2):
+            while cluster_mode.websocket_connected(users, s2):
                 await trio.sleep(0.01)
         for kind in ("control", "message"):
             await a.send({"type": kind, kind: {"recipient": {"type": "session", "sessionid": s2},

@@ -10,8 +10,9 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from signaling.ticket import make_ticket
 
+from .. import cluster_mode
 from ..signaling_helpers import (SignalingSocket, connect, custom_server, envelope, is_event, joined, messages,
-                                 pull, send, settings, users_in_room, ws_url)
+                                 pull, pulled, send, settings, users_in_room, ws_url)
 
 
 async def test_hello_answers_session_resume_and_features_without_mcu(p1, users):
@@ -232,7 +233,7 @@ async def test_resume_within_window_keeps_session_and_queued_messages(p1, p2, us
     # Until the server has seen the close, a message may still be written to the dying socket and
     # lost (there are no acks in this protocol); the queue for a resume starts once it is detached.
     with trio.fail_after(10):
-        while users.ctx.hub.websockets.connected(s1):
+        while cluster_mode.websocket_connected(users, s1):
             await trio.sleep(0.01)
     await send(p2, token, envelope(s2, {"to": s1, "type": "offer", "n": 1}))   # while disconnected
     async with open_websocket_url(ws_url(users)) as ws:
@@ -245,12 +246,13 @@ async def test_resume_within_window_keeps_session_and_queued_messages(p1, p2, us
 
 
 async def test_resume_after_window_fails_and_ends_the_talk_session(p1, p2, users):
-    users.ctx.hub.websockets.resume_window = 0.2
+    for node in cluster_mode.nodes_of(users):   # the session lives on either node
+        node.ctx.hub.websockets.resume_window = 0.2
     token = await p1.create_room(3)
     s1, s2 = await joined(p1, token), await joined(p2, token)
     async with connect(users, p1, token, s1) as sock:
         hello = sock.hello_reply
-    await pull(p2, token)
+    await pulled(p2, token)
     reply = await pull(p2, token)          # wakes when the expired session leaves the room
     assert {u["sessionId"] for u in users_in_room(reply)} == {s2}
     async with open_websocket_url(ws_url(users)) as ws:

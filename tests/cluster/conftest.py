@@ -2,9 +2,6 @@
 SQLite data dir (WAL lets both open it), joined by the bus."""
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -12,43 +9,8 @@ import pytest
 import trio
 
 from .. import pg_support
+from ..cluster_mode import RedisServer
 from ..support import RunningServer, add_background_users, serving, test_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.directory],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with trio.fail_after(10):
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                        return
-                except OSError:
-                    await trio.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture

@@ -65,10 +65,15 @@ async def test_relayed_signals_keep_their_kind_and_control_creates_no_far_mailbo
     a, b = joined_pair()
     for session in ("s1", "s2", "s3"):
         a.mailboxes.register(session, "r", 0.0)
-    b.mailboxes.register("s3", "r", 0.0)
+    b.mailboxes.register("s3", "r", 0.0)          # s3: a polling copy on b, nobody connected
     assert a.mailboxes.deliver("s2", Signal("s1", None, {"x": 1}, 1.0, kind="control"))
     assert b.mailboxes.get("s2") is None          # a control signal is for connected clients only
     assert a.mailboxes.deliver("s2", Signal("s1", None, {"type": "offer"}, 1.0))
     assert [s.kind for s in b.mailboxes.get("s2").queue] == ["message"]   # the polling copy
     assert a.mailboxes.deliver("s3", Signal("s1", None, {"x": 2}, 1.0, kind="control"))
-    assert [(s.kind, s.data) for s in b.mailboxes.get("s3").queue] == [("control", {"x": 2})]
+    assert not b.mailboxes.get("s3").queue        # not connected on b: not kept there either
+    session = b.websockets.create("u")            # now s3's WebSocket client is connected to b
+    b.websockets.joined(session, "r", "s3", b.mailboxes.get("s3"))
+    session.connection = object()
+    assert a.mailboxes.deliver("s3", Signal("s1", None, {"x": 3}, 1.0, kind="control"))
+    assert [(s.kind, s.data) for s in b.mailboxes.get("s3").queue] == [("control", {"x": 3})]
