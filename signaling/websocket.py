@@ -7,7 +7,8 @@ package never imports `server/`).
 Per connection: the reader task decodes frames and answers `hello`, `room`, `message` and `bye`;
 once in a room a pump task drains the session's mailbox (relayed messages, participant changes
 turned into `room` join/leave and `participants` update events, chat and room-property hints).
-One lock serialises sends from both tasks.
+The transport writes each frame whole (so both tasks may send); an optional `send_many(texts)`
+writes a batch of the pump's frames at once, all or nothing.
 
 Ids: `hello` answers a fresh `sessionid`; once the client joins a room with its Talk session id
 (from POST participants/active), that Talk session id is its signaling id everywhere (events,
@@ -107,9 +108,12 @@ def _event(target: str, kind: str, body: Any) -> dict[str, Any]:
 class Connection:
     def __init__(self, hub: Hub, backend: Backend, settings: WebSocketSettings,
                  send: Callable[[str], Awaitable[None]], receive: Callable[[], Awaitable[str | bytes]],
-                 close: Callable[[int], Awaitable[None]]) -> None:
+                 close: Callable[[int], Awaitable[None]],
+                 send_many: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
         self.hub, self.backend, self.settings = hub, backend, settings
         self._send_raw, self._receive, self._close = send, receive, close
+        # Optional: several frames in one write, all or nothing (raises if the transport is gone).
+        self._send_many = send_many
         self.session: SignalingSession | None = None
         self._pump_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
@@ -408,9 +412,12 @@ class Connection:
                         "type": "chat", "chat": {"refresh": True}}}), None))
                 sent = 0
                 try:
-                    for frame, _ in frames:
-                        await self.send(frame)
-                        sent += 1
+                    if self._send_many is not None and len(frames) > 1:
+                        await self._send_many([_encode(frame) for frame, _ in frames])
+                    else:
+                        for frame, _ in frames:
+                            await self.send(frame)
+                            sent += 1
                 except BaseException:
                     # The connection broke mid-way: give unsent messages back, a resume gets them.
                     box.queue.extendleft(reversed([s for _, s in frames[sent:]
