@@ -76,6 +76,7 @@ class FastWebSocket:
         self._reads = 0            # reads so far (the keep-alive compares it across ticks)
         self._in_a_row = 0
         self.accepted = False
+        self.opened = trio.Event()  # set once the upgrade was answered with 101
         self.responded = False     # an HTTP answer (101 or an error) went out
         self.closed = False        # no more data frames: we or the peer closed, or the socket broke
         self._eof = False          # no more messages will be read
@@ -91,6 +92,7 @@ class FastWebSocket:
         data = self._h11.send(h11.InformationalResponse(status_code=status,
                                                         headers=response + self._response_headers))
         self.accepted = self.responded = True
+        self.opened.set()
         await self._write(data)
         trailing = self._h11.trailing_data[0]
         if trailing:   # frames the client sent right behind its upgrade request
@@ -283,6 +285,7 @@ class FastWebSocket:
 
     async def keepalive(self) -> None:
         """Ping a silent peer; drop one that stayed silent for two intervals. Runs until cancelled."""
+        await self.opened.wait()
         interval = self.ping_interval
         pinged = False
         while not self._eof:

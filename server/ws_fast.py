@@ -148,18 +148,13 @@ async def _run_app(app: Any, config: Any, scope: dict[str, Any], socket: FastWeb
     try:
         async with trio.open_nursery() as nursery:
             if socket.ping_interval > 0:
-                nursery.start_soon(_keepalive_when_accepted, socket, adapter)
+                nursery.start_soon(socket.keepalive)
             await app(scope, adapter.receive, adapter.send, trio.to_thread.run_sync, trio.from_thread.run)
             nursery.cancel_scope.cancel()
     except Exception:
         log.exception("error in the /spreed WebSocket")
     if not socket.responded:   # the app neither accepted nor refused: hypercorn answers 500 too
         await socket.reject(500)
-
-
-async def _keepalive_when_accepted(socket: FastWebSocket, adapter: "_Asgi") -> None:
-    await adapter.accepted.wait()
-    await socket.keepalive()
 
 
 class _Asgi:
@@ -169,7 +164,6 @@ class _Asgi:
     def __init__(self, socket: FastWebSocket) -> None:
         self.socket = socket
         self.connected = False
-        self.accepted = trio.Event()
 
     async def receive(self) -> dict[str, Any]:
         if not self.connected:
@@ -188,7 +182,6 @@ class _Asgi:
         socket = self.socket
         if kind == "websocket.accept" and not socket.responded:
             await socket.accept(message.get("subprotocol"), message.get("headers", []))
-            self.accepted.set()
         elif kind == "websocket.close" and not socket.accepted:
             await socket.reject(403)
         elif kind == "websocket.close":
