@@ -9,8 +9,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import (AcceptConnection, CloseConnection, Ping, Pong, RejectConnection, Request,
-                            TextMessage)
+from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from server.routes import signaling as signaling_routes
 from server.ws_fast import FAST_SOCKET
@@ -24,17 +24,15 @@ class RawClient:
 
     def __init__(self, stream: trio.SocketStream, ws: WSConnection) -> None:
         self.stream, self.ws, self.events = stream, ws, []
+        self.raw = b""     # every byte received, for assertions on the wire format
 
     @classmethod
-    async def open(cls, server, headers: list[tuple[bytes, bytes]] = ()) -> "RawClient":
+    async def open(cls, server, extensions: list | None = None) -> "RawClient":
         host, port = server.url.removeprefix("http://").rsplit(":", 1)
         client = cls(await trio.open_tcp_stream(host, int(port)), WSConnection(ConnectionType.CLIENT))
-        await client.put(Request(host=f"{host}:{port}", target="/spreed", extra_headers=list(headers)))
-        event = await client.next_event()
-        if isinstance(event, RejectConnection):
-            client.rejected = event.status_code
-        else:
-            assert isinstance(event, AcceptConnection), event
+        await client.put(Request(host=f"{host}:{port}", target="/spreed", extensions=extensions or []))
+        client.accept = await client.next_event()
+        assert isinstance(client.accept, AcceptConnection), client.accept
         return client
 
     async def put(self, event) -> None:
@@ -44,6 +42,7 @@ class RawClient:
         with trio.fail_after(timeout):
             while not self.events:
                 data = await self.stream.receive_some(65536)
+                self.raw += data
                 self.ws.receive_data(data or None)
                 self.events.extend(self.ws.events())
             return self.events.pop(0)
@@ -78,6 +77,15 @@ async def test_fragmented_message_is_joined_and_answered(p1, users):
         await client.put(TextMessage(data=text[start:end], message_finished=last))
     reply = await client.next_message()
     assert reply["type"] == "hello" and reply["id"] == "7" and reply["hello"]["userid"] == "participant1"
+
+
+async def test_permessage_deflate_is_negotiated_and_frames_are_compressed(p1, users):
+    client = await RawClient.open(users, extensions=[PerMessageDeflate()])
+    assert [type(e) for e in client.accept.extensions] == [PerMessageDeflate]   # as browsers ask
+    reply = await client.hello(p1)
+    assert reply["type"] == "hello" and reply["hello"]["userid"] == "participant1"
+    first_frame = client.raw.partition(b"\r\n\r\n")[2]
+    assert first_frame[0] == 0xC1      # FIN, RSV1 (compressed), text
 
 
 async def test_ping_is_answered_with_its_payload(users):
