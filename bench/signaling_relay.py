@@ -10,6 +10,9 @@ Measures
      session-addressed messages to its partner as fast as a small in-flight window allows; every
      message is checked on arrival (target >= 3,000 relayed msgs/s through one process, none lost,
      none duplicated).
+2 and 3 run once per WebSocket path (`--paths asgi,fast`, `--rounds N` alternating, each in a fresh
+server): `fast` serves /spreed below ASGI (server/ws_fast.py, the default), `asgi` is hypercorn's
+path (`fast_websocket = false`); the server's CPU per relayed message compares them.
 Requests are pre-built bytes on raw keep-alive sockets (HTTP) and trio-websocket frames: httpx
 costs more than the server does and would measure itself. Only 127.0.0.1 is contacted.
 """

@@ -172,6 +172,38 @@ async def test_half_open_client_is_detached_and_its_session_resumable(tmp_path):
             assert got["message"]["data"] == {"type": "offer", "n": 5}
 
 
+async def test_peer_that_stops_reading_is_dropped_after_the_write_timeout_and_keeps_its_messages(tmp_path):
+    async with custom_server(tmp_path) as server:
+        p1, p2 = participants(server)
+        token = await p1.create_room(3)
+        s1, s2 = await joined(p1, token), await joined(p2, token)
+        client = await RawClient.open(server)
+        hello = await client.hello(p1)
+        await client.put(TextMessage(json.dumps({"type": "room", "id": "r", "room": {"roomid": token,
+                                                                                    "sessionid": s1}})))
+        while (await client.next_message()).get("id") != "r":
+            pass
+        (connection,) = [c for c in server.ctx.hub.websockets.connections if c.session.talk_session == s1]
+        connection._send_raw.__self__.write_timeout = 0.5     # the default (10 s) is too long for a test
+        # p1 no longer reads; p2 sends more than the socket buffers hold (each message ~50 KB)
+        pad = "x" * 50_000
+        async with connect(server, p2, token, s2) as other:
+            for n in range(300):
+                await other.message(s1, {"type": "offer", "n": n, "pad": pad})
+            with trio.fail_after(20):
+                while server.ctx.hub.websockets.connected(s1):
+                    await trio.sleep(0.05)
+        async with open_websocket_url(ws_url(server), max_message_size=1 << 20) as ws:
+            sock = SignalingSocket(ws)
+            reply = await sock.request({"type": "hello", "hello": {"version": "1.0",
+                                                                  "resumeid": hello["hello"]["resumeid"]}})
+            assert reply["type"] == "hello" and reply["hello"]["sessionid"] == s1
+            seen = []
+            while not seen or seen[-1] != 299:   # what the blocked write held back arrives, up to the last
+                seen.append((await sock.receive_until(lambda f: f["type"] == "message"))["message"]["data"]["n"])
+            assert seen == sorted(seen) and len(seen) > 1
+
+
 async def test_message_sent_right_after_the_client_closed_is_kept_for_the_resume(p1, p2, users):
     token = await p1.create_room(3)
     s1, s2 = await joined(p1, token), await joined(p2, token)
