@@ -389,40 +389,49 @@ class Connection:
 
     async def _pump(self, box: Mailbox, scope: trio.CancelScope) -> None:
         with scope:
-            session = self.session
-            while session is not None and session.box is box:
-                await box.wait()
-                if box.closing and not box.pending():
-                    return      # shutdown: the connection closes with 1001 (going_away)
-                if box.gone:
+            try:
+                await self._pump_loop(box)
+            except ConnectionClosed:
+                # The transport refused a write (the client is gone): unsent messages went back
+                # into the mailbox, and the reader ends the connection, which keeps the session
+                # for a resume. Ending here keeps the nursery from reporting an error.
+                pass
+
+    async def _pump_loop(self, box: Mailbox) -> None:
+        session = self.session
+        while session is not None and session.box is box:
+            await box.wait()
+            if box.closing and not box.pending():
+                return      # shutdown: the connection closes with 1001 (going_away)
+            if box.gone:
+                await self._removed(session, box)
+                return
+            frames: list[tuple[dict[str, Any], Signal | None]] = []
+            if box.list_stale:
+                if not await self._refresh_roster(session, box, frames):
                     await self._removed(session, box)
                     return
-                frames: list[tuple[dict[str, Any], Signal | None]] = []
-                if box.list_stale:
-                    if not await self._refresh_roster(session, box, frames):
-                        await self._removed(session, box)
-                        return
-                frames.extend((render_signal(s), s) for s in box.take(self.now()))
-                if box.room_changed:
-                    box.room_changed = False
-                    frames.append((_event("roomlist", "update", {"roomid": box.token, "properties": {}}), None))
-                if box.chat:
-                    box.chat = False
-                    frames.append((_event("room", "message", {"roomid": box.token, "data": {
-                        "type": "chat", "chat": {"refresh": True}}}), None))
-                sent = 0
-                try:
-                    if self._send_many is not None and len(frames) > 1:
-                        await self._send_many([_encode(frame) for frame, _ in frames])
-                    else:
-                        for frame, _ in frames:
-                            await self.send(frame)
-                            sent += 1
-                except BaseException:
-                    # The connection broke mid-way: give unsent messages back, a resume gets them.
-                    box.queue.extendleft(reversed([s for _, s in frames[sent:]
-                                                   if s is not None and s.kind != "control"]))
-                    raise
+            frames.extend((render_signal(s), s) for s in box.take(self.now()))
+            if box.room_changed:
+                box.room_changed = False
+                frames.append((_event("roomlist", "update", {"roomid": box.token, "properties": {}}), None))
+            if box.chat:
+                box.chat = False
+                frames.append((_event("room", "message", {"roomid": box.token, "data": {
+                    "type": "chat", "chat": {"refresh": True}}}), None))
+            sent = 0
+            try:
+                if self._send_many is not None and len(frames) > 1:
+                    await self._send_many([_encode(frame) for frame, _ in frames])
+                else:
+                    for frame, _ in frames:
+                        await self.send(frame)
+                        sent += 1
+            except BaseException:
+                # The connection broke mid-way: give unsent messages back, a resume gets them.
+                box.queue.extendleft(reversed([s for _, s in frames[sent:]
+                                               if s is not None and s.kind != "control"]))
+                raise
 
     async def _refresh_roster(self, session: SignalingSession, box: Mailbox,
                               frames: list[tuple[dict[str, Any], Signal | None]]) -> bool:

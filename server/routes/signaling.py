@@ -64,7 +64,10 @@ class SpreedSocketMiddleware:
             return
         fast = scope.get(FAST_SOCKET)
         if fast is not None:   # served below ASGI (server/ws_fast.py): frames go straight to the socket
-            await fast.accept()
+            try:
+                await fast.accept()
+            except ConnectionClosed:
+                return   # gone before the 101 was written
             connection = Connection(ctx.hub, signaling.SignalingBackend(ctx), websocket_settings(ctx),
                                     send=fast.send_text, receive=fast.receive, close=fast.close,
                                     send_many=fast.send_many)

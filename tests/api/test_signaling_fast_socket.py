@@ -172,7 +172,7 @@ async def test_half_open_client_is_detached_and_its_session_resumable(tmp_path):
             assert got["message"]["data"] == {"type": "offer", "n": 5}
 
 
-async def test_peer_that_stops_reading_is_dropped_after_the_write_timeout_and_keeps_its_messages(tmp_path):
+async def test_peer_that_stops_reading_is_dropped_after_the_write_timeout_and_keeps_its_messages(tmp_path, caplog):
     async with custom_server(tmp_path) as server:
         p1, p2 = participants(server)
         token = await p1.create_room(3)
@@ -202,9 +202,10 @@ async def test_peer_that_stops_reading_is_dropped_after_the_write_timeout_and_ke
             while not seen or seen[-1] != 299:   # what the blocked write held back arrives, up to the last
                 seen.append((await sock.receive_until(lambda f: f["type"] == "message"))["message"]["data"]["n"])
             assert seen == sorted(seen) and len(seen) > 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]   # a failed write is no error
 
 
-async def test_message_sent_right_after_the_client_closed_is_kept_for_the_resume(p1, p2, users):
+async def test_message_sent_right_after_the_client_closed_is_kept_for_the_resume(p1, p2, users, caplog):
     token = await p1.create_room(3)
     s1, s2 = await joined(p1, token), await joined(p2, token)
     async with connect(users, p2, token, s2) as other:
@@ -220,6 +221,7 @@ async def test_message_sent_right_after_the_client_closed_is_kept_for_the_resume
             got = [(await sock.receive_until(lambda f: f["type"] == "message"))["message"]["data"]["n"]
                    for _ in range(2)]
             assert got == [1, 2]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def test_shutdown_closes_with_1001_and_does_not_wait_for_a_peer_that_never_answers(tmp_path):
