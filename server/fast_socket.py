@@ -37,7 +37,7 @@ from .ws_frames import CLOSE, MESSAGE, PING, PlainCodec, WsprotoCodec
 MAX_RECV = 65536
 CLOSE_TIMEOUT = 1.0        # seconds our close waits for the peer's close frame before hanging up
 WRITE_TIMEOUT = 10.0       # seconds a blocked write may take (the HPB's writeWait)
-_READS_BEFORE_YIELD = 16   # synchronous reads in a row before letting other tasks run
+_STEPS_BEFORE_YIELD = 32   # reads and messages without parking before letting other tasks run
 
 
 class FastWebSocket:
@@ -59,7 +59,7 @@ class FastWebSocket:
         self._messages: deque[str | bytes] = deque()
         self._write_lock = trio.Lock()
         self._reads = 0            # reads so far (the keep-alive compares it across ticks)
-        self._in_a_row = 0
+        self._since_yield = 0      # messages handed out since the reader last let others run
         self.accepted = False
         self.opened = trio.Event()  # set once the upgrade was answered with 101
         self.responded = False     # an HTTP answer (101 or an error) went out
@@ -115,7 +115,16 @@ class FastWebSocket:
                 raise ConnectionClosed()
             self._reads += 1
             await self._process(data)
+        await self._fair()
         return messages.popleft()
+
+    async def _fair(self) -> None:
+        """Reads that find data do not yield: a client flooding one socket (messages, pings)
+        must not hold the event loop, so every so many steps the reader lets others run."""
+        self._since_yield += 1
+        if self._since_yield >= _STEPS_BEFORE_YIELD:
+            self._since_yield = 0
+            await trio.lowlevel.checkpoint()
 
     async def _read(self) -> bytes:
         if self._dead:
@@ -123,14 +132,12 @@ class FastWebSocket:
         try:
             if self._tls:
                 return await self._stream.receive_some(MAX_RECV)
-            if self._in_a_row < _READS_BEFORE_YIELD:
-                try:
-                    data = os.read(self._fd, MAX_RECV)
-                    self._in_a_row += 1
-                    return data
-                except BlockingIOError:
-                    pass
-            self._in_a_row = 0
+            await self._fair()
+            try:
+                return os.read(self._fd, MAX_RECV)
+            except BlockingIOError:
+                pass
+            self._since_yield = 0
             await trio.lowlevel.wait_readable(self._socket)
             return os.read(self._fd, MAX_RECV)
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
