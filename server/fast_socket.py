@@ -63,6 +63,7 @@ class FastWebSocket:
         self.accepted = False
         self.opened = trio.Event()  # set once the upgrade was answered with 101
         self.responded = False     # an HTTP answer (101 or an error) went out
+        self.status = 0            # its status, for the access log
         self.closed = False        # no more data frames: we or the peer closed, or the socket broke
         self._eof = False          # no more messages will be read
         self._peer_close_seen = False
@@ -81,6 +82,7 @@ class FastWebSocket:
         data = self._h11.send(h11.InformationalResponse(status_code=status,
                                                         headers=response + self._response_headers))
         self.accepted = self.responded = True
+        self.status = status
         self.opened.set()
         await self._write(data)
         trailing = self._h11.trailing_data[0]
@@ -91,7 +93,7 @@ class FastWebSocket:
         """Decline the upgrade with an empty HTTP response; the connection then closes."""
         if self.responded:
             return
-        self.responded = True
+        self.responded, self.status = True, status
         headers = [(b"content-length", b"0"), (b"connection", b"close")] + self._response_headers
         data = self._h11.send(h11.Response(status_code=status, headers=headers))
         data += self._h11.send(h11.EndOfMessage())

@@ -139,8 +139,7 @@ async def _serve(protocol: Any, server: Any, request: h11.Request, handshake_cla
             await _run_app(protocol.app, config, scope, socket)
     finally:
         await socket.finish()
-        status = 101 if socket.accepted else 0
-        await config.log.access(scope, {"status": status, "headers": []}, time() - started)
+        await config.log.access(scope, {"status": socket.status, "headers": []}, time() - started)
 
 
 async def _run_app(app: Any, config: Any, scope: dict[str, Any], socket: FastWebSocket) -> None:

@@ -324,3 +324,15 @@ async def test_fallback_path_relays_and_closes_like_the_fast_one(tmp_path):
                 while True:
                     await a.receive()
             assert closed.value.reason.code == 1001
+
+
+async def test_upgrade_without_a_key_is_answered_400(users):
+    host, port = users.url.removeprefix("http://").rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    await stream.send_all(f"GET /spreed HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    answer = b""
+    with trio.fail_after(5):
+        while chunk := await stream.receive_some(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
