@@ -11,9 +11,10 @@ permessage-deflate):
   connection closes with 1009, on a protocol error with 1002/1007. Pings are answered; the peer's
   close frame is answered and ends reading.
 - writing: a write is one non-blocking `os.write` when the socket takes it whole, which is nearly
-  always; only a partial write parks, under a FIFO lock, shielded (a frame cut in half would
-  corrupt the stream) and bounded by `write_timeout` (a peer that stopped reading is dropped, not
-  waited for). `send_many` frames a batch into one write.
+  always; only a partial write parks, under a FIFO lock, bounded by `write_timeout` (a peer that
+  stopped reading is dropped, not waited for). A parked write that fails, times out or is
+  cancelled hangs up at once: a frame cut in half leaves nothing else to say on that stream.
+  `send_many` frames a batch into one write.
 - liveness: with `ping_interval`, a connection that sent nothing for one interval is pinged, and
   one silent for two intervals is dropped (a half-open peer: gone without a FIN).
 
@@ -183,7 +184,8 @@ class FastWebSocket:
     async def send_bytes(self, data: bytes) -> None:
         await self._write(self._codec.binary(data))  # type: ignore[union-attr]
 
-    async def _write(self, data: bytes | memoryview, *, check: bool = True, quiet: bool = False) -> None:
+    async def _write(self, data: bytes | memoryview, *, check: bool = True, quiet: bool = False,
+                     timeout: float | None = None) -> None:
         """Write `data` whole or raise ConnectionClosed (never part of it and return)."""
         if self._dead or (check and self.closed):
             if quiet:
@@ -202,20 +204,21 @@ class FastWebSocket:
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
-        async with self._write_lock:
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + self.write_timeout
-                try:
+        written = False
+        try:
+            async with self._write_lock:   # FIFO: frames go out in the order they were sent
+                with trio.move_on_after(self.write_timeout if timeout is None else timeout):
                     await self._stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    self._abort()
-                    if quiet:
-                        return
-                    raise ConnectionClosed() from None
-            if scope.cancelled_caught:   # the peer stopped reading: drop it
+                    written = True
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            if not written:
+                # Timed out (the peer stopped reading), broken, or cancelled (the connection is
+                # being torn down): part of a frame may be on the wire and nothing can follow it.
                 self._abort()
-                if not quiet:
-                    raise ConnectionClosed()
+        if not written and not quiet:
+            raise ConnectionClosed()
 
     def _abort(self) -> None:
         """Hang up at once; a parked reader wakes with ClosedResourceError (read as EOF)."""
@@ -230,7 +233,7 @@ class FastWebSocket:
         if self._codec is None or self._close_sent or self._dead:
             return
         self._close_sent = True
-        await self._write(self._codec.close(code, reason), check=False, quiet=True)
+        await self._write(self._codec.close(code, reason), check=False, quiet=True, timeout=CLOSE_TIMEOUT)
 
     async def finish(self) -> None:
         """After the app returned: complete the closing handshake (bounded) and close the stream."""

@@ -205,6 +205,37 @@ async def test_peer_that_stops_reading_is_dropped_after_the_write_timeout_and_ke
     assert not [r for r in caplog.records if r.levelname == "ERROR"]   # a failed write is no error
 
 
+async def test_shutdown_does_not_wait_for_a_write_blocked_on_a_peer_that_stopped_reading(tmp_path):
+    async with custom_server(tmp_path) as server:
+        p1, p2 = participants(server)
+        token = await p1.create_room(3)
+        s1, s2 = await joined(p1, token), await joined(p2, token)
+        client = await RawClient.open(server)
+        await client.hello(p1)
+        await client.put(TextMessage(json.dumps({"type": "room", "id": "r", "room": {"roomid": token,
+                                                                                    "sessionid": s1}})))
+        while (await client.next_message()).get("id") != "r":
+            pass
+        (connection,) = [c for c in server.ctx.hub.websockets.connections if c.session.talk_session == s1]
+        socket = connection._send_raw.__self__
+        box = server.ctx.hub.mailboxes._boxes[s1]
+        async with connect(server, p2, token, s2) as other:
+            with trio.fail_after(20):
+                n = 0
+                # until a write to p1 is parked for good: buffers full, more waiting behind it
+                while not (socket._write_lock.locked() and len(box.queue) > 20):
+                    await other.message(s1, {"type": "offer", "n": n, "pad": "x" * 50_000})
+                    n += 1
+                    await trio.sleep(0)
+            await trio.sleep(0.5)
+            assert socket._write_lock.locked()
+            with trio.fail_after(5):   # the write timeout is 10 s: the stop does not wait for it
+                server.ctx.hub.shut_down()
+                while connection in server.ctx.hub.websockets.connections:
+                    await trio.sleep(0.05)
+        assert socket.closed and not server.ctx.hub.websockets.connected(s1)
+
+
 async def test_message_sent_right_after_the_client_closed_is_kept_for_the_resume(p1, p2, users, caplog):
     token = await p1.create_room(3)
     s1, s2 = await joined(p1, token), await joined(p2, token)
