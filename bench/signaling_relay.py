@@ -10,6 +10,9 @@ Measures
      session-addressed messages to its partner as fast as a small in-flight window allows; every
      message is checked on arrival (target >= 3,000 relayed msgs/s through one process, none lost,
      none duplicated).
+2 and 3 run once per WebSocket path (`--paths asgi,fast`, `--rounds N` alternating, each in a fresh
+server): `fast` serves /spreed below ASGI (server/ws_fast.py, the default), `asgi` is hypercorn's
+path (`fast_websocket = false`); the server's CPU per relayed message compares them.
 Requests are pre-built bytes on raw keep-alive sockets (HTTP) and trio-websocket frames: httpx
 costs more than the server does and would measure itself. Only 127.0.0.1 is contacted.
 """
@@ -102,14 +105,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_parley(data_dir: str, port: int, profile: str | None = None) -> subprocess.Popen:
+def start_parley(data_dir: str, port: int, profile: str | None = None, fast: bool = True) -> subprocess.Popen:
     python = sys.executable
     subprocess.run([python, "-m", "server", "user", "add", "bench", "--password", "bench-password",
                     "--data-dir", data_dir], cwd=ROOT, check=True, capture_output=True)
     wrapper = ["-m", "cProfile", "-o", profile] if profile else []
     log = open(Path(data_dir) / "server.log", "w")
+    env = dict(os.environ, PARLEY_FAST_WEBSOCKET="1" if fast else "0")
     process = subprocess.Popen([python, *wrapper, "-m", "server", "serve", "--bind", f"127.0.0.1:{port}",
-                                "--data-dir", data_dir], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                "--data-dir", data_dir], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -308,36 +312,57 @@ async def websocket_throughput(port: int, owner: RawHttp, pairs: int, seconds: f
             "load_generator_cpu_s": round(own, 2)}
 
 
-async def main(args: argparse.Namespace) -> dict:
+PATHS = {"fast": True, "asgi": False}
+
+
+async def run_one(args: argparse.Namespace, path: str, polling: bool, py_spy: str | None) -> dict:
+    """One Parley process serving /spreed on `path`: latencies and the throughput run."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as data_dir:
-        process = start_parley(data_dir, port, args.profile)
+        process = start_parley(data_dir, port, args.profile, PATHS[path])
         try:
             owner = await RawHttp.open(port)
-            results = {"polling_latency": await polling_latency(port, owner, args.samples),
-                       "websocket_latency": await websocket_latency(port, owner, args.samples),
-                       "websocket_throughput": await websocket_throughput(port, owner, args.pairs, args.seconds,
-                                                                          args.window, process.pid, args.py_spy)}
+            results = {"path": path}
+            if polling:
+                results["polling_latency"] = await polling_latency(port, owner, args.samples)
+            results["websocket_latency"] = await websocket_latency(port, owner, args.samples)
+            results["websocket_throughput"] = await websocket_throughput(
+                port, owner, args.pairs, args.seconds, args.window, process.pid, py_spy)
         finally:
             process.terminate()
             process.wait(timeout=10)
     return results
 
 
+async def main(args: argparse.Namespace) -> dict:
+    """Each path in `--paths`, `--rounds` times, alternating (so both see the same machine load)."""
+    runs = []
+    for round_ in range(args.rounds):
+        for path in args.paths.split(","):
+            spy = f"{args.py_spy}.{path}.{round_}" if args.py_spy else None
+            runs.append(await run_one(args, path, polling=not runs, py_spy=spy))
+    return {"polling_latency": runs[0]["polling_latency"], "runs": runs,
+            "load_average": os.getloadavg()}
+
+
 def report(results: dict) -> bool:
-    pl, wl, tp = results["polling_latency"], results["websocket_latency"], results["websocket_throughput"]
-    checks = [("polling p50 <= 5 ms", pl["p50_ms"] <= 5), ("polling p99 <= 20 ms", pl["p99_ms"] <= 20),
-              ("websocket p99 <= 10 ms", wl["p99_ms"] <= 10), ("throughput >= 3000 msgs/s", tp["msgs_per_s"] >= 3000),
-              ("none lost", tp["lost"] == 0), ("none duplicated", tp["duplicated"] == 0)]
+    pl = results["polling_latency"]
     print(f"polling relay latency   n={pl['n']}  p50 {pl['p50_ms']:.2f} ms  p99 {pl['p99_ms']:.2f} ms  "
           f"max {pl['max_ms']:.2f} ms")
-    print(f"websocket relay latency n={wl['n']}  p50 {wl['p50_ms']:.2f} ms  p99 {wl['p99_ms']:.2f} ms  "
-          f"max {wl['max_ms']:.2f} ms")
-    print(f"websocket throughput    {tp['sessions']} sessions, {tp['received']} msgs in {tp['seconds']} s = "
-          f"{tp['msgs_per_s']:.0f} msgs/s; lost {tp['lost']}, duplicated {tp['duplicated']}, "
-          f"out of order {tp['out_of_order']}\n"
-          f"                        CPU over the run: server {tp['server_cpu_s']} s "
-          f"({tp['server_cpu_us_per_msg']:.0f} us/msg), load generator {tp['load_generator_cpu_s']} s")
+    checks = [("polling p50 <= 5 ms", pl["p50_ms"] <= 5), ("polling p99 <= 20 ms", pl["p99_ms"] <= 20)]
+    for run in results["runs"]:
+        wl, tp, path = run["websocket_latency"], run["websocket_throughput"], run["path"]
+        print(f"[{path}] websocket relay latency n={wl['n']}  p50 {wl['p50_ms']:.2f} ms  "
+              f"p99 {wl['p99_ms']:.2f} ms  max {wl['max_ms']:.2f} ms")
+        print(f"[{path}] websocket throughput    {tp['sessions']} sessions, {tp['received']} msgs in "
+              f"{tp['seconds']} s = {tp['msgs_per_s']:.0f} msgs/s; lost {tp['lost']}, duplicated "
+              f"{tp['duplicated']}, out of order {tp['out_of_order']}\n"
+              f"[{path}]   CPU over the run: server {tp['server_cpu_s']} s "
+              f"({tp['server_cpu_us_per_msg']:.0f} us/msg), load generator {tp['load_generator_cpu_s']} s")
+        checks += [(f"[{path}] websocket p99 <= 10 ms", wl["p99_ms"] <= 10),
+                   (f"[{path}] throughput >= 3000 msgs/s", tp["msgs_per_s"] >= 3000),
+                   (f"[{path}] none lost", tp["lost"] == 0), (f"[{path}] none duplicated", tp["duplicated"] == 0)]
+    print("load average at the end: " + " ".join(f"{x:.2f}" for x in results["load_average"]))
     for name, ok in checks:
         print(f"  [{'ok' if ok else 'MISSED'}] {name}")
     return all(ok for _, ok in checks)
@@ -349,10 +374,13 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=100, help="WebSocket session pairs (2 sessions each)")
     parser.add_argument("--seconds", type=float, default=10.0, help="throughput phase duration")
     parser.add_argument("--window", type=int, default=8, help="messages in flight per sender")
+    parser.add_argument("--paths", default="asgi,fast", help="WebSocket paths to compare, in order: "
+                        "fast (below ASGI, the default) and/or asgi (hypercorn's, fast_websocket = false)")
+    parser.add_argument("--rounds", type=int, default=1, help="how many times to run each path, alternating")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile, stats to FILE")
     parser.add_argument("--py-spy", metavar="FILE", help="py-spy (pip install py-spy) samples the server "
-                        "during the throughput window; collapsed stacks to FILE")
+                        "during the throughput window; collapsed stacks to FILE.<path>.<round>")
     args = parser.parse_args()
     results = trio.run(main, args)
     if args.json:

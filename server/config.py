@@ -59,6 +59,12 @@ class Config:
     public_url: str = ""
     # Seconds a new WebSocket connection has to send its hello (strukturag: 2).
     hello_timeout: float = 2.0
+    # Serve /spreed below ASGI, straight on the connection (server/ws_fast.py); false = hypercorn's
+    # ASGI WebSocket path (slower, kept as a fallback and for comparison).
+    fast_websocket: bool = True
+    # Seconds of silence after which a WebSocket client is pinged; silent for twice this long, it
+    # is dropped (a half-open connection). 0 = never ping. Only on the fast path.
+    websocket_ping_interval: float = 30.0
     # [server] operations (docs/DECISIONS-LOG.md, "Operations")
     # "text" or "json" (one JSON object per line: ts, level, logger, msg and extras).
     log_format: str = "text"
@@ -199,7 +205,7 @@ def _from_mapping(base: Config, raw: Mapping[str, Any]) -> Config:
                     for t in value)
             except (KeyError, TypeError):
                 raise ConfigError("turn_servers entries need 'server' and 'secret'") from None
-        elif key in ("websocket", "public_url", "hello_timeout"):
+        elif key in ("websocket", "public_url", "hello_timeout", "fast_websocket", "websocket_ping_interval"):
             changes[key] = _coerce(key, value)
         else:
             raise ConfigError(f"unknown key [signaling] {key}")

@@ -11,7 +11,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
 
-from . import sd_notify
+from . import sd_notify, ws_fast
 from .config import Config
 
 log = logging.getLogger("parley")
@@ -103,19 +103,23 @@ def release_waiters(app) -> None:
 
 
 def listen_options(config: Config) -> dict:
-    """serve_app's TLS arguments from the configuration."""
+    """serve_app's TLS and WebSocket arguments from the configuration."""
     tls = (config.tls_cert, config.tls_key) if config.tls_cert else None
-    return {"tls": tls, "redirect_bind": config.http_redirect_bind}
+    return {"tls": tls, "redirect_bind": config.http_redirect_bind,
+            "fast_websocket": config.fast_websocket, "websocket_ping_interval": config.websocket_ping_interval}
 
 
 async def serve_app(app, bind: str, *, task_status=trio.TASK_STATUS_IGNORED,
                     shutdown_trigger: Callable | None = None, tls: tuple[str, str] | None = None,
-                    redirect_bind: str = "") -> None:
+                    redirect_bind: str = "", fast_websocket: bool = True,
+                    websocket_ping_interval: float = 30.0) -> None:
     """Serve until `shutdown_trigger` returns (or SIGINT/SIGTERM). Reports the bound addresses
     (with TLS: the https one first, then the redirect listener's). Either way the stop is
     graceful: see `release_waiters`."""
     patch_hypercorn_close()
     hc = hypercorn_config(bind, tls, redirect_bind)
+    # `/spreed` served below ASGI (server/ws_fast.py), unless `[signaling] fast_websocket = false`.
+    ws_fast.mark(hc, fast_websocket, websocket_ping_interval)
     stop = trio.Event()
 
     async def watch_signals() -> None:

@@ -26,6 +26,7 @@ larger number afterwards.
 from __future__ import annotations
 
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
@@ -33,6 +34,8 @@ import trio
 
 from .events import Event, ParticipantsChanged, RoomChanged, RoomDeleted
 
+_FOREVER = float("inf")
+_NO_DEADLINE = nullcontext()
 MAILBOX_LIMIT = 1000      # messages kept per session; the oldest is dropped beyond
 MESSAGE_TTL = 300.0       # seconds a message waits for its recipient (Talk's 5 min job)
 
@@ -130,7 +133,8 @@ class Mailbox:
         if self.closing:
             await trio.lowlevel.checkpoint()
             return False
-        with trio.move_on_after(timeout):
+        # No deadline (a WebSocket pump): skip the cancel scope, one less object per wake-up.
+        with trio.move_on_after(timeout) if timeout != _FOREVER else _NO_DEADLINE:
             self.waiters += 1
             try:
                 while not self.pending() and not self.closing:

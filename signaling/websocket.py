@@ -7,7 +7,8 @@ package never imports `server/`).
 Per connection: the reader task decodes frames and answers `hello`, `room`, `message` and `bye`;
 once in a room a pump task drains the session's mailbox (relayed messages, participant changes
 turned into `room` join/leave and `participants` update events, chat and room-property hints).
-One lock serialises sends from both tasks.
+The transport writes each frame whole (so both tasks may send); an optional `send_many(texts)`
+writes a batch of the pump's frames at once, all or nothing.
 
 Ids: `hello` answers a fresh `sessionid`; once the client joins a room with its Talk session id
 (from POST participants/active), that Talk session id is its signaling id everywhere (events,
@@ -107,9 +108,12 @@ def _event(target: str, kind: str, body: Any) -> dict[str, Any]:
 class Connection:
     def __init__(self, hub: Hub, backend: Backend, settings: WebSocketSettings,
                  send: Callable[[str], Awaitable[None]], receive: Callable[[], Awaitable[str | bytes]],
-                 close: Callable[[int], Awaitable[None]]) -> None:
+                 close: Callable[[int], Awaitable[None]],
+                 send_many: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
         self.hub, self.backend, self.settings = hub, backend, settings
         self._send_raw, self._receive, self._close = send, receive, close
+        # Optional: several frames in one write, all or nothing (raises if the transport is gone).
+        self._send_many = send_many
         self.session: SignalingSession | None = None
         self._pump_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
@@ -387,37 +391,49 @@ class Connection:
 
     async def _pump(self, box: Mailbox, scope: trio.CancelScope) -> None:
         with scope:
-            session = self.session
-            while session is not None and session.box is box:
-                await box.wait()
-                if box.closing and not box.pending():
-                    return      # shutdown: the connection closes with 1001 (going_away)
-                if box.gone:
+            try:
+                await self._pump_loop(box)
+            except ConnectionClosed:
+                # The transport refused a write (the client is gone): unsent messages went back
+                # into the mailbox, and the reader ends the connection, which keeps the session
+                # for a resume. Ending here keeps the nursery from reporting an error.
+                pass
+
+    async def _pump_loop(self, box: Mailbox) -> None:
+        session = self.session
+        while session is not None and session.box is box:
+            await box.wait()
+            if box.closing and not box.pending():
+                return      # shutdown: the connection closes with 1001 (going_away)
+            if box.gone:
+                await self._removed(session, box)
+                return
+            frames: list[tuple[dict[str, Any], Signal | None]] = []
+            if box.list_stale:
+                if not await self._refresh_roster(session, box, frames):
                     await self._removed(session, box)
                     return
-                frames: list[tuple[dict[str, Any], Signal | None]] = []
-                if box.list_stale:
-                    if not await self._refresh_roster(session, box, frames):
-                        await self._removed(session, box)
-                        return
-                frames.extend((render_signal(s), s) for s in box.take(self.now()))
-                if box.room_changed:
-                    box.room_changed = False
-                    frames.append((_event("roomlist", "update", {"roomid": box.token, "properties": {}}), None))
-                if box.chat:
-                    box.chat = False
-                    frames.append((_event("room", "message", {"roomid": box.token, "data": {
-                        "type": "chat", "chat": {"refresh": True}}}), None))
-                sent = 0
-                try:
+            frames.extend((render_signal(s), s) for s in box.take(self.now()))
+            if box.room_changed:
+                box.room_changed = False
+                frames.append((_event("roomlist", "update", {"roomid": box.token, "properties": {}}), None))
+            if box.chat:
+                box.chat = False
+                frames.append((_event("room", "message", {"roomid": box.token, "data": {
+                    "type": "chat", "chat": {"refresh": True}}}), None))
+            sent = 0
+            try:
+                if self._send_many is not None and len(frames) > 1:
+                    await self._send_many([_encode(frame) for frame, _ in frames])
+                else:
                     for frame, _ in frames:
                         await self.send(frame)
                         sent += 1
-                except BaseException:
-                    # The connection broke mid-way: give unsent messages back, a resume gets them.
-                    box.queue.extendleft(reversed([s for _, s in frames[sent:]
-                                                   if s is not None and s.kind != "control"]))
-                    raise
+            except BaseException:
+                # The connection broke mid-way: give unsent messages back, a resume gets them.
+                box.queue.extendleft(reversed([s for _, s in frames[sent:]
+                                               if s is not None and s.kind != "control"]))
+                raise
 
     async def _refresh_roster(self, session: SignalingSession, box: Mailbox,
                               frames: list[tuple[dict[str, Any], Signal | None]]) -> bool:

@@ -9,6 +9,7 @@ from signaling.websocket import FEATURES, Connection, ConnectionClosed, WebSocke
 from ..domain import signaling
 from ..domain.context import Ctx
 from ..ocs import render
+from ..ws_fast import FAST_SOCKET
 from ._endpoint import SPREED, endpoint
 
 SIGNALING = SPREED + "/signaling"
@@ -44,7 +45,8 @@ class SpreedSocketMiddleware:
     memory-channel hop, a `websocket_received`/`websocket_sent` signal and an accept check to each
     crossing; measured, that was about a fifth of the server's CPU per relayed message
     (docs/PERFORMANCE.md#signaling). Same port, same app, same hub: only the wrapper is skipped.
-    Everything else still goes to Quart.
+    Everything else still goes to Quart. With the fast path (server/ws_fast.py) hypercorn's ASGI
+    WebSocket layer is skipped too: the scope then carries the socket, used directly.
     """
 
     def __init__(self, app: Quart, inner) -> None:
@@ -59,6 +61,17 @@ class SpreedSocketMiddleware:
             return
         if not ctx.config.websocket:
             await send({"type": "websocket.close", "code": 1008})   # HTTP 403 to the upgrade
+            return
+        fast = scope.get(FAST_SOCKET)
+        if fast is not None:   # served below ASGI (server/ws_fast.py): frames go straight to the socket
+            try:
+                await fast.accept()
+            except ConnectionClosed:
+                return   # gone before the 101 was written
+            connection = Connection(ctx.hub, signaling.SignalingBackend(ctx), websocket_settings(ctx),
+                                    send=fast.send_text, receive=fast.receive, close=fast.close,
+                                    send_many=fast.send_many)
+            await connection.serve()
             return
         await send({"type": "websocket.accept"})
 

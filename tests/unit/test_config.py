@@ -108,3 +108,13 @@ def test_sfu_section_and_environment(tmp_path):
     path.write_text('[sfu]\nurl = "ws://x"\n')
     with pytest.raises(ConfigError, match=r"unknown key \[sfu\] url"):
         load(str(path), env={})
+
+
+def test_fast_websocket_and_ping_interval_from_file_and_environment(tmp_path):
+    path = tmp_path / "ws.toml"
+    path.write_text("[signaling]\nfast_websocket = false\nwebsocket_ping_interval = 12.5\n")
+    config = load(str(path), env={})
+    assert (config.fast_websocket, config.websocket_ping_interval) == (False, 12.5)
+    assert (Config().fast_websocket, Config().websocket_ping_interval) == (True, 30.0)
+    config = load(str(path), env={"PARLEY_FAST_WEBSOCKET": "1", "PARLEY_WEBSOCKET_PING_INTERVAL": "0"})
+    assert (config.fast_websocket, config.websocket_ping_interval) == (True, 0.0)
