@@ -50,15 +50,15 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class Database(Engine):
-    """The DB thread (storage/engine.py). Create inside trio, close with `close()`. The backlog is
-    not bounded (no `queue_limit`): one SQLite thread answers in microseconds, and thousands of
-    parked long-polls may each hand it a unit at the same moment when they wake."""
+    """The DB thread (storage/engine.py). Create inside trio, close with `close()`. The server does
+    not bound its backlog (`queue_limit` None): one SQLite thread answers in microseconds, and
+    thousands of parked long-polls may each hand it a unit at the same moment when they wake."""
 
     dialect = "sqlite"
     thread_name = "parley-db"
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(str(path))
+    def __init__(self, path: str | Path, *, queue_limit: int | None = None) -> None:
+        super().__init__(str(path), queue_limit=queue_limit)
         self._start([connect(self.path)])
 
     def _execute(self, conn: sqlite3.Connection, unit: Unit[Any],
