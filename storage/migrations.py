@@ -228,6 +228,21 @@ STEPS: list[str] = [
     END;
     INSERT INTO message_search (rowid, body, names) SELECT id, message, NULL FROM messages WHERE verb = 'comment';
     """,
+    # 7: the room's `lastMessage` (talk-chat-later.md §7.3): the id of its last "relevant" entry,
+    # written with the entry (chat_post.post_message decides which are relevant), so the room list
+    # finds every room's last message by primary key instead of searching histories. Rooms that
+    # exist already get theirs from their history: every entry but reaction rows and the
+    # message_deleted / message_edited / reaction_revoked lines (a message deleted since it was
+    # posted stays: Talk shows it in its deleted form). Plain SQL for both engines.
+    """
+    ALTER TABLE rooms ADD COLUMN last_relevant_id INTEGER NOT NULL DEFAULT 0;
+    UPDATE rooms SET last_relevant_id = COALESCE((
+        SELECT MAX(m.id) FROM messages m
+         WHERE m.room_id = rooms.id
+           AND (m.verb IN ('comment', 'comment_deleted')
+                OR (m.verb = 'system'
+                    AND m.system_message NOT IN ('message_deleted', 'message_edited', 'reaction_revoked')))), 0);
+    """,
 ]
 
 
