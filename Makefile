@@ -84,3 +84,12 @@ dist/parley: $(BIN)/pyinstaller $(BINARY_SOURCES) pyproject.toml
 	touch dist/parley
 
 binary: dist/parley
+
+# One hop to the database thread(s) and back, SQLite and a throw-away PostgreSQL (storage/engine.py).
+.PHONY: bench-db bench-rooms
+bench-db: install
+	$(BIN)/python bench/db_run.py --postgres
+
+# GET /room for a user in 200 rooms, lastMessage included; docs/PERFORMANCE.md "Room list".
+bench-rooms: install
+	$(BIN)/python bench/room_list.py

@@ -62,10 +62,12 @@ def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_t
 def insert_after_newest(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_type: str,
                         actor_id: str, message: str, parameters: str, created_at: int, *, verb: str = "comment",
                         system_message: str = "", parent_id: int | None = None, reference_id: str = "",
-                        silent: bool = False) -> tuple[int, int]:
-    """(new id, the room's newest id before it, as re-read under the room row's lock). Store a message and make it the room's newest. `last_message_id` is the room's newest id as
-    read in the same transaction; the new message's per-room sequence number (which counts only
-    comments: what unreadMessages counts) follows its own.
+                        silent: bool = False, relevant: bool = True) -> tuple[int, int]:
+    """(new id, the room's newest id before it, as re-read under the room row's lock). Store a
+    message and make it the room's newest (and, when `relevant`, the room's lastMessage).
+    `last_message_id` is the room's newest id as read in the same transaction; the new message's
+    per-room sequence number (which counts only comments: what unreadMessages counts) follows
+    its own.
 
     The no-op UPDATE first takes the room row's write lock (PostgreSQL; SQLite's one writer holds
     it anyway) and re-reads the newest id under it: concurrent posts to one room then allocate
@@ -83,7 +85,11 @@ def insert_after_newest(conn: sqlite3.Connection, room_id: int, last_message_id:
          1 if verb == "comment" else 0, verb, system_message, parent_id, reference_id, int(silent)),
     )
     message_id = int(cur.lastrowid)
-    conn.execute("UPDATE rooms SET last_message_id = ? WHERE id = ?", (message_id, room_id))
+    if relevant:
+        conn.execute("UPDATE rooms SET last_message_id = ?, last_relevant_id = ? WHERE id = ?",
+                     (message_id, message_id, room_id))
+    else:
+        conn.execute("UPDATE rooms SET last_message_id = ? WHERE id = ?", (message_id, room_id))
     return message_id, last_message_id
 
 
@@ -123,8 +129,10 @@ def set_verb(conn: sqlite3.Connection, message_id: int, verb: str, message: str)
 
 
 def clear_room(conn: sqlite3.Connection, room_id: int) -> None:
-    """Every message of the room (reactions and mention rows go with them), and the read markers."""
+    """Every message of the room (reactions and mention rows go with them), and the read markers.
+    The room has no lastMessage until the next relevant entry (clear_history posts one at once)."""
     conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+    conn.execute("UPDATE rooms SET last_relevant_id = 0 WHERE id = ?", (room_id,))
     conn.execute("DELETE FROM read_markers WHERE room_id = ?", (room_id,))
 
 

@@ -3,6 +3,30 @@ from __future__ import annotations
 
 import sqlite3
 
+# Step 6's tables and indexes (files in chat), kept apart so that PostgreSQL runs the same text,
+# translated (storage/pg_migrations.py), before its own versions of the triggers and the search index.
+FILES_TABLES = """
+    CREATE TABLE attachments (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        sha256     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        mimetype   TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        width      INTEGER,
+        height     INTEGER,
+        item_type  TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX attachments_room_item ON attachments(room_id, item_type, message_id);
+    CREATE INDEX attachments_message ON attachments(message_id);
+    CREATE INDEX attachments_sha256 ON attachments(sha256);
+    CREATE TABLE freed_blobs (
+        sha256 TEXT PRIMARY KEY
+    );
+"""
+
 STEPS: list[str] = [
     # 1: accounts, rooms, participants, cookie sessions, chat.
     """
@@ -170,26 +194,7 @@ STEPS: list[str] = [
     # Deleting the message (or the room, by cascade) deletes the row; the trigger queues the
     # hash in freed_blobs, and the sweeper (server/domain/attachments.py) removes the file when
     # no attachment refers to it any more.
-    """
-    CREATE TABLE attachments (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-        sha256     TEXT NOT NULL,
-        name       TEXT NOT NULL,
-        mimetype   TEXT NOT NULL,
-        size       INTEGER NOT NULL,
-        width      INTEGER,
-        height     INTEGER,
-        item_type  TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-    );
-    CREATE INDEX attachments_room_item ON attachments(room_id, item_type, message_id);
-    CREATE INDEX attachments_message ON attachments(message_id);
-    CREATE INDEX attachments_sha256 ON attachments(sha256);
-    CREATE TABLE freed_blobs (
-        sha256 TEXT PRIMARY KEY
-    );
+    FILES_TABLES + """
     CREATE TRIGGER attachments_freed AFTER DELETE ON attachments BEGIN
         INSERT OR IGNORE INTO freed_blobs (sha256) VALUES (old.sha256);
     END;
@@ -222,6 +227,21 @@ STEPS: list[str] = [
         DELETE FROM message_search WHERE rowid = old.id;
     END;
     INSERT INTO message_search (rowid, body, names) SELECT id, message, NULL FROM messages WHERE verb = 'comment';
+    """,
+    # 7: the room's `lastMessage` (talk-chat-later.md §7.3): the id of its last "relevant" entry,
+    # written with the entry (chat_post.post_message decides which are relevant), so the room list
+    # finds every room's last message by primary key instead of searching histories. Rooms that
+    # exist already get theirs from their history: every entry but reaction rows and the
+    # message_deleted / message_edited / reaction_revoked lines (a message deleted since it was
+    # posted stays: Talk shows it in its deleted form). Plain SQL for both engines.
+    """
+    ALTER TABLE rooms ADD COLUMN last_relevant_id INTEGER NOT NULL DEFAULT 0;
+    UPDATE rooms SET last_relevant_id = COALESCE((
+        SELECT MAX(m.id) FROM messages m
+         WHERE m.room_id = rooms.id
+           AND (m.verb IN ('comment', 'comment_deleted')
+                OR (m.verb = 'system'
+                    AND m.system_message NOT IN ('message_deleted', 'message_edited', 'reaction_revoked')))), 0);
     """,
 ]
 

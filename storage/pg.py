@@ -5,9 +5,10 @@ worker threads, each owning one connection. A unit of work is one transaction on
 units now run concurrently; the database's row locks, not a single queue, keep them consistent
 (READ COMMITTED; the chat insert locks its room row, see storage/messages.py).
 
-Ordering of after-commit hooks: a worker that has a hook holds `_commit_lock` from COMMIT until the
-hook is queued on the trio thread (run_sync_soon is FIFO). Two hooked units therefore reach the
-trio thread in the order PostgreSQL committed them, exactly as with the single SQLite thread.
+Queueing, waiting, the backlog bound and the ordering of after-commit hooks are storage/engine.py's,
+shared with SQLite: a worker that has a hook holds the commit lock from COMMIT until the hook is
+queued on the trio thread, so hooked units reach the trio thread in the order PostgreSQL committed
+them, exactly as with the single SQLite thread.
 
 Failures: a connection that breaks (PostgreSQL restarted, network gone) is dropped and the unit
 fails with DatabaseUnavailable, which the API answers with 503 + Retry-After; the next unit on
@@ -19,20 +20,16 @@ instead of letting the backlog grow without bound.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import outcome
-import trio
 
 from . import migrations, pg_migrations
-from .db import DatabaseUnavailable, _run_hook
+from .engine import DatabaseUnavailable, Engine
 from .pg_dialect import PgConnection, translate_ddl
 
-T = TypeVar("T")
 log = logging.getLogger("parley.db")
 
 # Deadlocks, serialization failures and unique violations of racing check-then-insert units say
@@ -116,30 +113,19 @@ class _LostBeforeCommit(Exception):
     """The connection broke while the unit ran, before COMMIT was sent."""
 
 
-def _reschedule_if_waiting(task: Any, result: outcome.Outcome) -> None:
-    trio.lowlevel.reschedule(task, result)
-
-
-class PgDatabase:
-    """Worker threads over PostgreSQL. Create inside trio (it captures the trio token)."""
+class PgDatabase(Engine):
+    """Worker threads over PostgreSQL (storage/engine.py). Create inside trio."""
 
     dialect = "postgresql"
+    thread_name = "parley-pg"
 
     def __init__(self, url: str, pool_size: int = 4, *, queue_limit: int | None = None,
                  connect_timeout: int = 5, statement_timeout_ms: int = 15000) -> None:
+        super().__init__(redact(url), queue_limit=queue_limit if queue_limit is not None else 64 * pool_size)
         self.url = url
-        self.path = redact(url)
         self._connect_timeout = connect_timeout
         self._statement_timeout_ms = statement_timeout_ms
-        self._token = trio.lowlevel.current_trio_token()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._queue_limit = queue_limit if queue_limit is not None else 64 * pool_size
-        self._commit_lock = threading.Lock()
         self._down_until = 0.0
-        self._closed = False
-        # As Database.observe (storage/db.py): called on a worker after each unit with (seconds
-        # queued, seconds running), for the server's metrics.
-        self.observe: Callable[[float, float], None] | None = None
         first = self._connect()
         try:
             apply_migrations(first)
@@ -147,34 +133,18 @@ class PgDatabase:
         except BaseException:
             first.close()
             raise
-        self._threads = [threading.Thread(target=self._serve, args=(first if n == 0 else None,),
-                                          name=f"parley-pg-{n}", daemon=True) for n in range(pool_size)]
-        for thread in self._threads:
-            thread.start()
+        # The first worker keeps the connection that migrated; the others connect on their first unit.
+        self._start([first] + [None] * (pool_size - 1))
 
     def _connect(self) -> Any:
         return connect_raw(self.url, connect_timeout=self._connect_timeout,
                            statement_timeout_ms=self._statement_timeout_ms)
 
-    def _serve(self, conn: Any) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            unit, task, after_commit, queued_at = item
-            started = time.perf_counter()
-            conn, result = self._run_one(conn, unit, after_commit)
-            observe = self.observe
-            if observe is not None:
-                try:
-                    observe(started - queued_at, time.perf_counter() - started)
-                except Exception:   # a metrics failure must never lose a unit's answer
-                    log.exception("database observer failed")
-            self._token.run_sync_soon(_reschedule_if_waiting, task, result)
+    def _release(self, conn: Any) -> None:
         if conn is not None:
             conn.close()
 
-    def _run_one(self, conn: Any, unit: Callable, after_commit: Callable | None) -> tuple[Any, outcome.Outcome]:
+    def _execute(self, conn: Any, unit: Callable, after_commit: Callable | None) -> tuple[Any, outcome.Outcome]:
         psycopg = _psycopg()
         for attempt in range(_RETRIES + 1):
             try:
@@ -235,37 +205,8 @@ class PgDatabase:
                 except Exception:
                     _close_quietly(conn)
             raise
-        if after_commit is None:
-            conn.commit()
-        else:
-            with self._commit_lock:
-                conn.commit()
-                self._token.run_sync_soon(_run_hook, after_commit, result)
+        self.commit_and_hook(conn.commit, after_commit, result)
         return result
-
-    async def run(self, unit: Callable[[Any], T], *, after_commit: Callable[[T], None] | None = None) -> T:
-        """As Database.run (storage/db.py): one transaction, hooks in commit order, not cancellable
-        once handed over. Raises DatabaseUnavailable at once when the backlog is full."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if self._closed:
-            raise RuntimeError(f"the database {self.path} is closed")
-        if self._queue.qsize() >= self._queue_limit:
-            raise DatabaseUnavailable("the database is overloaded; try again shortly")
-        self._queue.put((unit, trio.lowlevel.current_task(), after_commit, time.perf_counter()))
-        return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
-
-    def queue_depth(self) -> int:
-        """Units submitted and not yet taken by a worker (approximate, as qsize is)."""
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=10)
 
 
 def _close_quietly(conn: Any) -> None:

@@ -51,7 +51,8 @@ class Room:
     password_hash: str
     active_since: int | None
     active_guests: int
-    last_message_id: int
+    last_message_id: int          # the newest entry of any kind: orders posts, bounds polls
+    last_relevant_id: int = 0     # the room's lastMessage (0: none); see chat_post.post_message
 
     @property
     def has_password(self) -> bool:

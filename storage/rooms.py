@@ -11,7 +11,7 @@ def _room(row: sqlite3.Row | None) -> Room | None:
     if row is None:
         return None
     return Room(row["id"], RoomToken(row["token"]), RoomType(row["type"]), row["name"], row["password_hash"],
-                row["active_since"], row["active_guests"], row["last_message_id"])
+                row["active_since"], row["active_guests"], row["last_message_id"], row["last_relevant_id"])
 
 
 def _participant(row: sqlite3.Row) -> Participant:

@@ -49,6 +49,17 @@ class Author:
 
 
 SYSTEM = Author(*SYSTEM_ACTOR)
+# System lines that only describe a change to another entry never become the room's lastMessage
+# (talk-chat-later.md §4, §5, §6.4, §8.3); nor do reaction entries. Migration step 7 applies the
+# same rule to the history that existed before.
+NEVER_LAST_MESSAGE = frozenset({"message_deleted", "message_edited", "reaction_revoked"})
+
+
+def becomes_last_message(message_type: str, system_message: str) -> bool:
+    """Whether an entry of this stored verb becomes the room's `lastMessage`."""
+    if message_type == "comment":
+        return True
+    return message_type == "system" and system_message not in NEVER_LAST_MESSAGE
 
 
 def author_of(actor: Actor, me: Participant) -> Author:
@@ -122,7 +133,7 @@ def post_message(conn: sqlite3.Connection, out: Outbox, room: Room, author: Auth
     message_id, last_id = messages_db.insert_after_newest(
         conn, room.id, last_id, author.actor_type, author.actor_id, message, stored_parameters(parameters or {}),
         now, verb=message_type, system_message=system_message, parent_id=parent_id,
-        reference_id=reference_id, silent=silent)
+        reference_id=reference_id, silent=silent, relevant=becomes_last_message(message_type, system_message))
     if on_insert is not None:
         on_insert(message_id)
     targets = sorted({u for u in mentioned if not (author.actor_type == USERS and u == author.actor_id)})

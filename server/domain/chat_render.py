@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 from signaling.hub import Hub
 from storage import accounts as accounts_db
@@ -96,16 +96,11 @@ def _reactions(counts: dict[str, int]) -> dict[str, int]:
     return dict(ranked)
 
 
-def render_messages(conn: sqlite3.Connection, token: str, rows: list[StoredMessage],
-                    viewer: Viewer = None) -> list[dict[str, Any]]:
-    """API message objects for `rows`, with current names, reaction counts and parents (the
-    caller's own reactions only when `viewer` is given). A fixed number of queries for any page:
-    the parents, the names, the reaction counts."""
-    parent_ids = sorted({m.parent_id for m in rows if m.parent_id is not None})
-    known = {m.id: m for m in rows}
-    missing = [i for i in parent_ids if i not in known]
-    parents = {**{i: known[i] for i in parent_ids if i in known}, **messages_db.by_ids(conn, missing)}
-    every = rows + [p for i, p in parents.items() if i not in known]
+def _renderer(conn: sqlite3.Connection, every: list[StoredMessage], viewer: Viewer
+              ) -> Callable[[StoredMessage, str], dict[str, Any]]:
+    """A function rendering any of `every` (without its parent) as the API object of room `token`,
+    after three queries for all of them: names of users, names of guests, reaction counts (with
+    the viewer's own reactions when `viewer` is given)."""
     parameters = {m.id: _parameters(m) for m in every}
     names = _Names(conn, every, [parameters[m.id] for m in every])
     counts: dict[int, dict[str, int]] = {}
@@ -116,7 +111,7 @@ def render_messages(conn: sqlite3.Connection, token: str, rows: list[StoredMessa
         if own and viewer:
             mine.setdefault(message_id, []).append(emoji)
 
-    def one(m: StoredMessage) -> dict[str, Any]:
+    def one(m: StoredMessage, token: str) -> dict[str, Any]:
         message_type, system_message = _message_type(m)
         p = parameters[m.id]
         if m.verb == "system":
@@ -150,15 +145,35 @@ def render_messages(conn: sqlite3.Connection, token: str, rows: list[StoredMessa
         if deleted:
             obj["deleted"] = True
         return obj
+    return one
 
+
+def render_messages(conn: sqlite3.Connection, token: str, rows: list[StoredMessage],
+                    viewer: Viewer = None) -> list[dict[str, Any]]:
+    """API message objects for `rows`, with current names, reaction counts and parents (the
+    caller's own reactions only when `viewer` is given). A fixed number of queries for any page:
+    the parents, the names, the reaction counts."""
+    parent_ids = sorted({m.parent_id for m in rows if m.parent_id is not None})
+    known = {m.id: m for m in rows}
+    missing = [i for i in parent_ids if i not in known]
+    parents = {**{i: known[i] for i in parent_ids if i in known}, **messages_db.by_ids(conn, missing)}
+    one = _renderer(conn, rows + [p for i, p in parents.items() if i not in known], viewer)
     result = []
     for m in rows:
-        obj = one(m)
+        obj = one(m, token)
         if m.parent_id is not None:
             parent = parents.get(m.parent_id)
-            obj["parent"] = one(parent) if parent is not None else {"id": m.parent_id, "deleted": True}
+            obj["parent"] = one(parent, token) if parent is not None else {"id": m.parent_id, "deleted": True}
         result.append(obj)
     return result
+
+
+def render_last_messages(conn: sqlite3.Connection, rows: list[tuple[str, StoredMessage]]) -> list[dict[str, Any]]:
+    """The rooms' `lastMessage` objects for (room token, message) pairs of any number of rooms, in
+    three queries: never with `parent` or `reactionsSelf` (talk-chat-later.md §7.3), so the same
+    for every reader."""
+    one = _renderer(conn, [m for _, m in rows], None)
+    return [one(m, token) for token, m in rows]
 
 
 def render_one(conn: sqlite3.Connection, token: str, message_id: int, viewer: Viewer = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The room object of talk-api-v1.md §4.3, built inside a unit of work (one query per table)."""
+"""The room object of talk-api-v1.md §4.3, built inside a unit of work (one query per table), with
+`lastMessage` (talk-chat-later.md §7.3) looked up for all listed rooms at once."""
 from __future__ import annotations
 
 import sqlite3
@@ -11,6 +12,7 @@ from storage import rooms as rooms_db
 from storage.records import NO_SESSION, Participant, ParticipantType, Room, RoomType
 
 from . import read_markers
+from .chat_render import render_last_messages
 from .context import Actor
 
 
@@ -18,8 +20,22 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def last_messages(conn: sqlite3.Connection, rooms: list[Room]) -> dict[int, dict[str, Any]]:
+    """Room id → its `lastMessage`, for any number of rooms in four queries (the rows by primary
+    key through `rooms.last_relevant_id`, then names and reaction counts): no history is searched,
+    and the room list costs no query per room for it. Rooms without one are left out."""
+    by_id = {room.last_relevant_id: room for room in rooms if room.last_relevant_id}
+    stored = messages_db.by_ids(conn, sorted(by_id))
+    pairs = [(by_id[message_id], m) for message_id, m in sorted(stored.items())]
+    rendered = render_last_messages(conn, [(room.token, m) for room, m in pairs])
+    return {room.id: message for (room, _), message in zip(pairs, rendered)}
+
+
 def room_object(conn: sqlite3.Connection, room: Room, me: Participant | None, actor: Actor,
-                presence: Presence, now: int, active_window: int, guest_window: int) -> dict[str, Any]:
+                presence: Presence, now: int, active_window: int, guest_window: int,
+                last_message: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`last_message`: the room's entry from `last_messages` (None: the room has none yet, which
+    Talk answers as an empty list)."""
     if me is None:
         return reduced_room_object(room)
     rows = rooms_db.participants(conn, room.id)
@@ -74,6 +90,7 @@ def room_object(conn: sqlite3.Connection, room: Room, me: Participant | None, ac
         "numGuests": num_guests,
         "guestList": guest_list,
         **read_markers.room_fields(conn, room, actor.user_id),
+        "lastMessage": last_message if last_message is not None else [],
     }
 
 
@@ -100,4 +117,5 @@ def reduced_room_object(room: Room) -> dict[str, Any]:
         "unreadMention": False,
         "unreadMentionDirect": False,
         "lastCommonReadMessage": 0,
+        "lastMessage": [],   # a non-participant reads no chat
     }

@@ -16,7 +16,7 @@ from . import system_messages as system
 from .chat_post import Author, Outbox, author_of
 from .context import Actor, Ctx
 from .errors import BadParameter, Forbidden, GroupNotFound, NotAllowedHere, UserNotFound
-from .room_view import room_object
+from .room_view import last_messages, room_object
 
 MAX_ROOM_NAME = 200
 
@@ -28,9 +28,10 @@ def valid_room_name(name: str | None) -> str:
     return name
 
 
-def _view(ctx: Ctx, conn: sqlite3.Connection, room, me, actor: Actor) -> dict[str, Any]:
+def _view(ctx: Ctx, conn: sqlite3.Connection, room, me, actor: Actor,
+          last_message: dict[str, Any] | None) -> dict[str, Any]:
     return room_object(conn, room, me, actor, ctx.hub.presence, ctx.now(), ctx.config.active_window,
-                       ctx.config.session_timeout)
+                       ctx.config.session_timeout, last_message)
 
 
 async def create_room(ctx: Ctx, actor: Actor, room_type: int | None, invite: str, name: str | None
@@ -90,10 +91,12 @@ async def list_rooms(ctx: Ctx, actor: Actor) -> list[dict[str, Any]]:
     me = access.require_user(actor)
 
     def unit(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        rooms = rooms_db.rooms_of_user(conn, me)
+        last = last_messages(conn, rooms)
         result = []
-        for room in rooms_db.rooms_of_user(conn, me):
+        for room in rooms:
             row = rooms_db.participant_of_user(conn, room.id, me)
-            result.append(_view(ctx, conn, room, row, actor))
+            result.append(_view(ctx, conn, room, row, actor, last.get(room.id)))
         return result
     return await ctx.db.run(unit)
 
@@ -101,7 +104,9 @@ async def list_rooms(ctx: Ctx, actor: Actor) -> list[dict[str, Any]]:
 async def get_room(ctx: Ctx, actor: Actor, token: str) -> dict[str, Any]:
     def unit(conn: sqlite3.Connection) -> dict[str, Any]:
         room = access.visible_room(conn, actor, token)
-        return _view(ctx, conn, room, access.participant_or_view(conn, actor, room), actor)
+        me = access.participant_or_view(conn, actor, room)
+        last = last_messages(conn, [room]).get(room.id) if me is not None else None
+        return _view(ctx, conn, room, me, actor, last)
     return await ctx.db.run(unit)
 
 

@@ -7,7 +7,9 @@ KEYS = ["id", "token", "type", "name", "displayName", "participantType", "partic
         "hasPassword", "hasCall", "unreadMessages", "lastPing", "sessionId", "participants", "numGuests",
         "guestList",
         # issue 11 (talk-chat-later.md §7.3): read markers and mention flags
-        "lastReadMessage", "unreadMention", "unreadMentionDirect", "lastCommonReadMessage"]
+        "lastReadMessage", "unreadMention", "unreadMentionDirect", "lastCommonReadMessage",
+        # the room's last relevant entry (talk-chat-later.md §7.3; tests/api/test_room_last_message.py)
+        "lastMessage"]
 
 
 async def room(actor, token):

@@ -209,6 +209,8 @@ async def test_unread_separator_jump_and_seen_in_a_one_to_one_room(users, p1):
 
         one = browser.page("participant1", url)
         open_room(one, "participant1", token)
+        expect(one.get_by_role("link", name="participant2-displayname", exact=True)).to_have_accessible_description(
+            "You: Update number 40")
         send_message(one, "Did you see this?")
         expect(message_with(two, "Did you see this?")).to_have_count(1)
         # participant2's open, visible room read it: participant1 sees "Seen" under it.
@@ -234,6 +236,12 @@ async def test_search_lists_hits_and_opens_the_message_in_its_room(users, p1):
         from playwright.sync_api import expect
         page = browser.page("participant2", url)
         log_in(page, "participant2")
+        # The room list previews each room's last message (lastMessage) on one line, as the
+        # link's description: its name stays the room's.
+        for room, last in (("Planning", "Budget numbers are final"), ("Random", "filler 119")):
+            link = page.get_by_role("link", name=room)
+            expect(link).to_have_accessible_description(f"participant1-displayname: {last}")
+            expect(link.locator(".room-item-sub")).to_have_css("white-space", "nowrap")
         page.get_by_role("searchbox", name="Search messages").fill("budget")
         hits = page.get_by_role("list", name="Search results").locator(".search-hit")
         expect(hits).to_have_count(2)

@@ -5,6 +5,7 @@ import { avatar, h, replaceChildren, toast, uniqueId } from "./dom.js";
 import { notifier } from "./notify.js";
 import { PeopleSearch, USERS } from "./people.js";
 import { RoomView } from "./room.js";
+import { previewText } from "./message-view.js";
 import { MessageSearch } from "./search.js";
 
 const ROOMS_MS = 10000;
@@ -195,6 +196,15 @@ function loadRooms() {
 
 const TYPE_TEXT = { 1: "One-to-one", 2: "Group", 3: "Public" };
 
+// The line under a room's name: a preview of its last message (the room object's lastMessage,
+// `[]` when it has none), else its kind; a running call is said first.
+function roomSubtitle(room) {
+  const last = room.lastMessage && !Array.isArray(room.lastMessage) ? room.lastMessage : null;
+  const me = state.me ? { actorType: "users", actorId: state.me.userId } : null;
+  const detail = last ? previewText(last, me) : TYPE_TEXT[room.type];
+  return [room.hasCall ? "Call in progress" : null, detail].filter(Boolean).join(" · ");
+}
+
 function renderRooms() {
   if (!state.list) return;
   const current = state.view?.token;
@@ -205,7 +215,13 @@ function renderRooms() {
   replaceChildren(state.list, state.rooms.map((room) => {
     const name = room.displayName || room.name || "Conversation";
     const unread = room.token === current ? 0 : room.unreadMessages;
+    // The link's name is the room (with its call and unread marks); the preview line is its
+    // description, so "open Alice" finds one room however the others' previews read.
+    const ids = { name: uniqueId("room-name"), sub: uniqueId("room-sub"), call: uniqueId("room-call"), badge: uniqueId("room-unread") };
+    const subtitle = roomSubtitle(room);
     const link = h("a", { href: `/call/${room.token}`, class: "room-item", "aria-current": room.token === current ? "page" : null,
+      "aria-labelledby": [ids.name, room.hasCall ? ids.call : null, unread > 0 ? ids.badge : null].filter(Boolean).join(" "),
+      "aria-describedby": ids.sub,
       onclick: (event) => {
         if (event.ctrlKey || event.metaKey || event.shiftKey) return;
         event.preventDefault();
@@ -213,10 +229,10 @@ function renderRooms() {
       } },
     avatar(name),
     h("span", { class: "room-item-text" },
-      h("span", { class: "room-item-name", text: name }),
-      h("span", { class: "room-item-sub", text: [TYPE_TEXT[room.type], room.hasCall ? "call in progress" : null].filter(Boolean).join(" · ") })),
-    room.hasCall ? h("span", { class: "icon icon-phone call-dot", role: "img", "aria-label": "Call in progress" }) : null,
-    unread > 0 ? h("span", { class: "badge", "aria-label": `${unread} unread` , text: unread > 99 ? "99+" : String(unread) }) : null);
+      h("span", { class: "room-item-name", id: ids.name, text: name }),
+      h("span", { class: "room-item-sub", id: ids.sub, title: subtitle, text: subtitle })),
+    room.hasCall ? h("span", { class: "icon icon-phone call-dot", id: ids.call, role: "img", "aria-label": "Call in progress" }) : null,
+    unread > 0 ? h("span", { class: "badge", id: ids.badge, "aria-label": `${unread} unread` , text: unread > 99 ? "99+" : String(unread) }) : null);
     return h("li", {}, link);
   }));
 }

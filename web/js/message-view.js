@@ -55,6 +55,18 @@ export function editableText(message) {
   });
 }
 
+// One line of plain text for the room list (the room's lastMessage): "You: …" / "Name: …" before a
+// comment, a file's name for a share, system lines as they read in the chat.
+export function previewText(message, me) {
+  const plain = (m) => richText(m, me).map((p) => (typeof p === "string" ? p : p.textContent)).join("").trim();
+  if (message.messageType === "system") return plain(message);
+  const mine = me && message.actorType === me.actorType && message.actorId === me.actorId;
+  const shared = files(message);
+  const text = message.messageType === "comment_deleted" ? "Message deleted"
+    : plain(message) || (shared.length ? shared.map((f) => f.name).join(", ") : "");
+  return `${mine ? "You" : authorName(message)}: ${text}`.replace(/\s+/g, " ");
+}
+
 export function files(message) {
   return Object.values(params(message)).filter((p) => p && p.type === "file");
 }

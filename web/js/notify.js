@@ -75,8 +75,8 @@ class Notifier {
 
   // The room list (every 10 s, and after changes): counts for the title, and notifications for
   // rooms that gained unread messages that concern the person while the tab is hidden.
-  // Parley's room object carries `lastMessage` and `unreadMention` only with the later chat API
-  // (talk-chat-later.md §4); without them a one-to-one room still notifies, with a count.
+  // The room object's `lastMessage` (talk-chat-later.md §7.3) gives the text; a room without one
+  // (a server without the later chat API) still notifies, with a count.
   roomsChanged(rooms, currentToken) {
     this.listUnread = rooms.filter((r) => r.token !== currentToken)
       .reduce((sum, r) => sum + (r.unreadMessages || 0), 0);
