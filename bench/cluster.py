@@ -163,10 +163,23 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir: str, users: int) -> None:
+    """The rps users each take part in two group rooms of ten (a room list as a typical user has
+    one: a room object lists every participant, so one huge room would measure that list); the
+    wake and hop cases use other users, all in one big room."""
+
+    def __init__(self, workdir: str, users: int, pollers: int) -> None:
         self.workdir = workdir
         self.users = [f"member{i:05d}" for i in range(users)]
+        self.pollers = [f"poller{i:05d}" for i in range(pollers)]
         self.token = ""
+
+    async def _room(self, name: str, members: list[str]) -> str:
+        room = await self.admin.json(build("POST", f"{API}/room", "admin", {"roomType": 2, "roomName": name}), 201)
+        token = room["ocs"]["data"]["token"]
+        for user in members:
+            await self.admin.json(build("POST", f"{API}/room/{token}/participants", "admin", {"newParticipant": user}))
+        await self.admin.json(build("POST", f"{API}/chat/{token}", "admin", {"message": "hello"}), 201)
+        return token
 
     async def start(self) -> None:
         self.pg = pg_support.PostgresServer().start()
@@ -186,18 +199,20 @@ class Cluster:
             node.start()
         for node in self.nodes:
             await node.ready()
-        admin = self.admin = await Http.open(self.nodes[0].port)
-        for user in self.users:
-            await admin.json(build("POST", "/ocs/v2.php/cloud/users", "admin", {"userid": user, "password": PASSWORD}))
-        room = await admin.json(build("POST", f"{API}/room", "admin", {"roomType": 2, "roomName": "bench"}), 201)
-        self.token = room["ocs"]["data"]["token"]
-        for user in self.users:
-            await admin.json(build("POST", f"{API}/room/{self.token}/participants", "admin", {"newParticipant": user}))
-        await admin.json(build("POST", f"{API}/chat/{self.token}", "admin", {"message": "hello"}), 201)
+        self.admin = await Http.open(self.nodes[0].port)
+        for user in self.users + self.pollers:
+            await self.admin.json(build("POST", "/ocs/v2.php/cloud/users", "admin",
+                                        {"userid": user, "password": PASSWORD}))
+        n = len(self.users)
+        groups = max(1, n // 10)
+        for g in range(groups):   # room g holds users 10g..10g+9, room groups+g every groups-th user
+            await self._room(f"team {g}", self.users[g * 10:(g + 1) * 10] if g < groups - 1 else self.users[g * 10:])
+            await self._room(f"mix {g}", self.users[g::groups])
+        self.token = await self._room("everyone", self.pollers)
         # Every password verified once on every node (each node has its own verification cache).
         for node in self.nodes:
             warm = await Http.open(node.port)
-            for user in self.users + ["admin"]:
+            for user in self.users + self.pollers + ["admin"]:
                 await warm.json(build("GET", f"{API}/room", user))
             await warm.stream.aclose()
 
@@ -279,10 +294,18 @@ async def run_wrk(ports: list[int], connections: int, seconds: float, script: st
 async def case_rps(cluster: Cluster, args: argparse.Namespace, mode: str, script: str) -> dict:
     a, b = (node.port for node in cluster.nodes)
     ports = [a, a] if mode == "one" else [a, b]
+    spy = None
+    if args.py_spy and mode == "one" and not os.path.exists(args.py_spy):
+        spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "250",
+                                "--nonblocking", "--duration", str(args.seconds), "-o", args.py_spy,
+                                "-p", str(cluster.nodes[0].process.pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     meter = CpuMeter(cluster)
     meter.start()
     runs = await run_wrk(ports, args.connections, args.seconds, script, len(cluster.users))
     cpu = meter.stop()
+    if spy is not None:
+        await trio.to_thread.run_sync(spy.wait)
     requests = sum(r["requests"] for r in runs)
     seconds = max(r["seconds"] for r in runs)
     bad = sum(r["non_2xx"] + r["socket_errors"] for r in runs)
@@ -304,7 +327,7 @@ class Spread:
 
     def __init__(self, cluster: Cluster, ports: list[int]) -> None:
         self.cluster, self.ports, self.next = cluster, ports, 0
-        self.users, self.token = cluster.users, cluster.token
+        self.users, self.token = cluster.pollers, cluster.token
 
     @property
     def port(self) -> int:
@@ -352,7 +375,7 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
 
 async def case_hop(cluster: Cluster, samples: int) -> dict:
     a, b = cluster.nodes
-    user = cluster.users[0]
+    user = cluster.pollers[0]
     pollers = {"same": await Http.open(a.port), "cross": await Http.open(b.port)}
     poster = await Http.open(a.port)
     cursor = await last_id(cluster)
@@ -421,7 +444,7 @@ async def run(args: argparse.Namespace) -> dict:
     results: dict[str, Any] = {"load_before": Path("/proc/loadavg").read_text().strip(),
                                "cpus": sorted(os.sched_getaffinity(0)), "rps": [], "wake": [], "fanout": []}
     workdir = tempfile.mkdtemp(prefix="parley-bench-cluster-")
-    cluster = Cluster(workdir, args.users)
+    cluster = Cluster(workdir, args.users, args.pollers)
     ok = False
     try:
         await cluster.start()
@@ -512,6 +535,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="wrk keep-alive connections in all")
     parser.add_argument("--seconds", type=int, default=10, help="length of one rps measurement")
     parser.add_argument("--polls", type=int, default=2000, help="parked polls of the wake case")
+    parser.add_argument("--pollers", type=int, default=100, help="users of the wake and hop cases (one room)")
     parser.add_argument("--wake-rounds", type=int, default=4, help="measured posts per wake measurement")
     parser.add_argument("--samples", type=int, default=300, help="hop samples of each kind")
     parser.add_argument("--fanout-members", type=int, default=50, help="chat_fanout case (a) waiters")
@@ -521,6 +545,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternating repeats of rps, wake and fanout")
     parser.add_argument("--only", default="rwhf", help="cases: r(ps) w(ake) h(op) f(anout)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--py-spy", help="profile node A during the first one-node rps run into this file "
+                                         "(collapsed stacks; needs `.venv/bin/pip install py-spy`)")
     args = parser.parse_args()
     if "r" in args.only and shutil.which("wrk") is None:
         sys.exit("wrk not found: run .ci/install-system-deps.sh (Debian package wrk)")

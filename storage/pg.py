@@ -33,6 +33,8 @@ from .db import DatabaseUnavailable, _run_hook
 from .pg_dialect import PgConnection, translate_ddl
 
 T = TypeVar("T")
+QUEUE_LIMIT = 8192   # units waiting for a worker before `run` refuses with 503 (see __init__)
+
 log = logging.getLogger("parley.db")
 
 # Deadlocks, serialization failures and unique violations of racing check-then-insert units say
@@ -133,7 +135,10 @@ class PgDatabase:
         self._statement_timeout_ms = statement_timeout_ms
         self._token = trio.lowlevel.current_trio_token()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._queue_limit = queue_limit if queue_limit is not None else 64 * pool_size
+        # At least as many as the parked polls one node holds (docs/PERFORMANCE.md: 5,000): a
+        # chat post wakes them all and each re-polls at once, one unit apiece; a smaller bound
+        # answered a normal fan-out of 2,000 with a burst of 503s (bench/cluster.py found it).
+        self._queue_limit = queue_limit if queue_limit is not None else max(QUEUE_LIMIT, 64 * pool_size)
         self._commit_lock = threading.Lock()
         self._down_until = 0.0
         self._closed = False
