@@ -149,7 +149,12 @@ class Node:
                     await trio.sleep(0.05)
 
     async def waiters(self) -> int:
-        return (await self.debug_conn.json(build("GET", "/debug/gc")))["hub"]["chat_waiters"]
+        try:
+            answer = await self.debug_conn.json(build("GET", "/debug/gc"))
+        except (EOFError, OSError):   # the idle keep-alive connection timed out between cases
+            self.debug_conn = await Http.open(self.port)
+            answer = await self.debug_conn.json(build("GET", "/debug/gc"))
+        return answer["hub"]["chat_waiters"]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -167,8 +172,8 @@ class Cluster:
     one: a room object lists every participant, so one huge room would measure that list); the
     wake and hop cases use other users, all in one big room."""
 
-    def __init__(self, workdir: str, users: int, pollers: int) -> None:
-        self.workdir = workdir
+    def __init__(self, workdir: str, users: int, pollers: int, pin: bool = True) -> None:
+        self.workdir, self.pin = workdir, pin
         self.users = [f"member{i:05d}" for i in range(users)]
         self.pollers = [f"poller{i:05d}" for i in range(pollers)]
         self.token = ""
@@ -188,7 +193,7 @@ class Cluster:
         self.redis = RedisServer(os.path.join(self.workdir, "redis"))
         await self.redis.start()
         cpus = sorted(os.sched_getaffinity(0))
-        two = len(cpus) >= 2
+        two = len(cpus) >= 2 and self.pin
         self.nodes = [Node("a", self.workdir, self.database_url, self.redis.url, cpus[0] if two else None),
                       Node("b", self.workdir, self.database_url, self.redis.url, cpus[1] if two else None)]
         # The CLI migrates the schema; then both nodes start together.
@@ -215,6 +220,14 @@ class Cluster:
             for user in self.users + self.pollers + ["admin"]:
                 await warm.json(build("GET", f"{API}/room", user))
             await warm.stream.aclose()
+
+    async def last_id(self) -> int:
+        """The room's newest message id, on a fresh connection (the admin's may have idled out)."""
+        self.admin = await Http.open(self.nodes[0].port)
+        try:
+            return await last_id(self)
+        finally:
+            await self.admin.stream.aclose()
 
     async def wait_waiters(self, counts: list[int], timeout: float = 120) -> None:
         with trio.fail_after(timeout):
@@ -348,7 +361,7 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
     meter = CpuMeter(cluster)
     async with trio.open_nursery() as nursery:
         fanout = Fanout(spread, args.polls)
-        await fanout.park(nursery, await last_id(cluster))
+        await fanout.park(nursery, await cluster.last_id())
         per_node = [await node.waiters() for node in cluster.nodes]
         meter.start()
         for number in range(1 + args.wake_rounds):
@@ -378,7 +391,7 @@ async def case_hop(cluster: Cluster, samples: int) -> dict:
     user = cluster.pollers[0]
     pollers = {"same": await Http.open(a.port), "cross": await Http.open(b.port)}
     poster = await Http.open(a.port)
-    cursor = await last_id(cluster)
+    cursor = await cluster.last_id()
     times: dict[str, list[float]] = {"same": [], "cross": []}
     warmup = 10
     for i in range(2 * (samples + warmup)):
@@ -444,7 +457,7 @@ async def run(args: argparse.Namespace) -> dict:
     results: dict[str, Any] = {"load_before": Path("/proc/loadavg").read_text().strip(),
                                "cpus": sorted(os.sched_getaffinity(0)), "rps": [], "wake": [], "fanout": []}
     workdir = tempfile.mkdtemp(prefix="parley-bench-cluster-")
-    cluster = Cluster(workdir, args.users, args.pollers)
+    cluster = Cluster(workdir, args.users, args.pollers, pin=not args.no_pin)
     ok = False
     try:
         await cluster.start()
@@ -545,6 +558,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternating repeats of rps, wake and fanout")
     parser.add_argument("--only", default="rwhf", help="cases: r(ps) w(ake) h(op) f(anout)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--no-pin", action="store_true", help="let the kernel place the nodes (no CPU affinity)")
     parser.add_argument("--py-spy", help="profile node A during the first one-node rps run into this file "
                                          "(collapsed stacks; needs `.venv/bin/pip install py-spy`)")
     args = parser.parse_args()
