@@ -8,13 +8,14 @@ and B) on that PostgreSQL and that Redis, node A pinned to CPU 0 and node B to C
 machine has two). PostgreSQL, Redis and the load generators are not pinned. Cases, measured side
 by side in one run and repeated (`--repeat`), the modes alternating:
 
-  rps   authenticated `GET /room` (Basic auth, `--users` users, a cached password) from two `wrk`
-        processes with `--connections` keep-alive connections in all, for `--seconds`: "one node"
-        sends everything to A, "two nodes" half to A, half to B. Requests per second, wrk's CPU,
-        each node's, PostgreSQL's and the machine's.
-  wake  `--polls` parked chat long-polls in one room (one keep-alive connection each, the users in
-        turn): "one node" parks them all on A, "two nodes" alternately on A and B; the admin posts
-        once on A; time until the last poll has its answer (each poll re-polls at once).
+  rps   authenticated `GET /room` (Basic auth, `--users` users, each in two group rooms of ten, a
+        cached password) from two `wrk` processes with `--connections` keep-alive connections in
+        all, for `--seconds`: "one node" sends everything to A, "two nodes" half to A, half to B.
+        Requests per second, and the CPU of wrk, each node, PostgreSQL and the whole machine.
+  wake  `--polls` parked chat long-polls in one room of `--pollers` users (one keep-alive
+        connection each, the users in turn): "one node" parks them all on A, "two nodes"
+        alternately on A and B; the admin posts once, on A; time until the last poll has its
+        answer (each poll re-polls at once, as clients do), and the CPU each part used meanwhile.
   hop   one parked poll, one post on A: the poll on A ("same node") or on B ("cross node", woken
         over Redis), the two alternating; post start → poll answered, p50/p99; extra = cross − same.
   fanout cases (a) and (b) of bench/chat_fanout.py (its own code, imported) on a single node,
@@ -133,8 +134,11 @@ class Node:
     def start(self) -> None:
         cpu = self.cpu
         pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        # A session of its own: with the kernel's autogroup scheduling (on by default) CPU is shared
+        # fairly between sessions, so on a busy machine two nodes in the benchmark's session would
+        # get no more CPU than one. Alone, each gets the share a process on its own core would.
         self.process = subprocess.Popen(self.args, env=node_env(), stdout=self.log, stderr=self.log,
-                                        preexec_fn=pin)
+                                        preexec_fn=pin, start_new_session=True)
 
     async def ready(self) -> None:
         with trio.fail_after(60):
@@ -357,31 +361,34 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
     a, b = (node.port for node in cluster.nodes)
     spread = Spread(cluster, [a] if mode == "one" else [a, b])
     poster = await Http.open(a)
-    last, each, client_cpu = [], [], []
-    meter = CpuMeter(cluster)
+    last, each, rounds_cpu = [], [], []
     async with trio.open_nursery() as nursery:
         fanout = Fanout(spread, args.polls)
         await fanout.park(nursery, await cluster.last_id())
         per_node = [await node.waiters() for node in cluster.nodes]
-        meter.start()
         for number in range(1 + args.wake_rounds):
-            started = time.process_time()
+            await spread.wait_parked(args.polls)
+            meter = CpuMeter(cluster)   # from the post until the last poll has its answer
+            meter.start()
             arrivals, _ = await fanout.round(poster, number)
+            cpu = meter.stop()
             if number:   # the first round warms up
                 last.append(max(arrivals))
                 each += arrivals
-                client_cpu.append(time.process_time() - started)
+                rounds_cpu.append(cpu)
         await spread.wait_parked(args.polls)
-        cpu = meter.stop()
         nursery.cancel_scope.cancel()
     for conn in fanout.connections:
         await conn.stream.aclose()
     await poster.stream.aclose()
     await cluster.wait_waiters([0, 0])
+    # CPU seconds of each part per round (cores x wall), the median round.
+    used = {k: ms(percentile([c[k] * c["wall_s"] for c in rounds_cpu], 50))
+            for k in ("node_a", "node_b", "postgres", "redis", "bench", "machine")}
     return {"mode": mode, "polls": args.polls, "per_node": per_node, "rounds": args.wake_rounds,
             "last_p50_ms": ms(percentile(last, 50)), "last_max_ms": ms(max(last)),
-            "each_p50_ms": ms(percentile(each, 50)),
-            "bench_cpu_ms_per_round": ms(percentile(client_cpu, 50)), "cores": cpu}
+            "each_p50_ms": ms(percentile(each, 50)), "cpu_ms_per_round": used,
+            "nodes_cpu_us_per_poll": round((used["node_a"] + used["node_b"]) * 1000 / args.polls)}
 
 
 # -- hop: a cross-node wake-up over Redis ---------------------------------------------------------
@@ -520,12 +527,18 @@ def summary(results: dict) -> bool:
         met &= best >= TARGET_RATIO
         print(f"{name}: two/one {spread_of(values)} (median {best}×, target ≥ {TARGET_RATIO}×): {verdict}")
     for mode in ("one", "two"):
-        rps = [r["rps"] for r in results["rps"] if r["mode"] == mode]
+        rps = [r for r in results["rps"] if r["mode"] == mode]
         if rps:
-            print(f"  rps {mode}: {spread_of(rps)} req/s")
-        wake = [w["last_p50_ms"] for w in results["wake"] if w["mode"] == mode]
+            print(f"  rps {mode}: {spread_of([r['rps'] for r in rps])} req/s; CPU per request: nodes "
+                  f"{spread_of([r['server_cpu_us_per_request'] for r in rps])} µs, PostgreSQL "
+                  f"{spread_of([r['postgres_cpu_us_per_request'] for r in rps])} µs; wrk "
+                  f"{spread_of([r['cores']['wrk'] for r in rps])} cores; machine busy "
+                  f"{spread_of([r['cores']['machine'] for r in rps])} of {len(results['cpus'])} cores")
+        wake = [w for w in results["wake"] if w["mode"] == mode]
         if wake:
-            print(f"  wake {mode}: last of {results['wake'][0]['polls']} {spread_of(wake)} ms")
+            print(f"  wake {mode}: last of {wake[0]['polls']} {spread_of([w['last_p50_ms'] for w in wake])} ms; "
+                  f"nodes' CPU per woken poll {spread_of([w['nodes_cpu_us_per_poll'] for w in wake])} µs, "
+                  f"bench CPU per round {spread_of([w['cpu_ms_per_round']['bench'] for w in wake])} ms")
     if "hop" in results:
         h = results["hop"]
         hop_met = h["extra_p50_ms"] <= TARGET_HOP_P50_MS and h["extra_p99_ms"] <= TARGET_HOP_P99_MS
