@@ -14,9 +14,9 @@ import pytest
 from .. import pg_support
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--users", "10", "--pollers", "4", "--connections", "4", "--seconds", "1", "--polls", "20",
-        "--wake-rounds", "1", "--samples", "4", "--fanout-members", "3", "--rounds-a", "1",
-        "--waiters-b", "6", "--rounds-b", "1", "--repeat", "1"]
+TINY = ["--users", "4", "--pollers", "2", "--connections", "4", "--seconds", "1", "--polls", "8",
+        "--wake-rounds", "1", "--samples", "4", "--fanout-members", "2", "--rounds-a", "1",
+        "--waiters-b", "4", "--rounds-b", "1", "--repeat", "1"]
 
 
 def test_the_cluster_benchmark_runs_every_case_at_a_tiny_scale(tmp_path):
@@ -32,11 +32,11 @@ def test_the_cluster_benchmark_runs_every_case_at_a_tiny_scale(tmp_path):
     assert all(r["requests"] > 0 and r["rps"] > 0 and r["cores"]["wrk"] >= 0 for r in result["rps"])
     one, two = result["rps"]
     assert one["cores"]["node_b"] < two["cores"]["node_b"]   # only the two-node run loads node B
-    assert [(w["mode"], w["per_node"]) for w in result["wake"]] == [("one", [20, 0]), ("two", [10, 10])]
+    assert [(w["mode"], w["per_node"]) for w in result["wake"]] == [("one", [8, 0]), ("two", [4, 4])]
     assert all(w["last_p50_ms"] > 0 for w in result["wake"])
     hop = result["hop"]
     assert hop["samples"] == 4 and hop["cross_p50_ms"] > 0 and hop["same_p50_ms"] > 0
     assert sorted(f["engine"] for f in result["fanout"]) == ["postgres", "sqlite"]
-    assert all(f["a"]["waiters"] == 3 and f["b"]["waiters"] == 6 for f in result["fanout"])
+    assert all(f["a"]["waiters"] == 2 and f["b"]["waiters"] == 4 for f in result["fanout"])
     assert set(result["ratios"]) == {"rps", "wake"}
     assert "two/one" in run.stdout and "hop:" in run.stdout
