@@ -225,6 +225,7 @@ class Cluster:
             for user in self.users + self.pollers + ["admin"]:
                 await warm.json(build("GET", f"{API}/room", user))
             await warm.stream.aclose()
+        await self.admin.stream.aclose()
 
     async def last_id(self) -> int:
         """The room's newest message id, on a fresh connection (the admin's may have idled out)."""
@@ -238,6 +239,17 @@ class Cluster:
         with trio.fail_after(timeout):
             while [await node.waiters() for node in self.nodes] != counts:
                 await trio.sleep(0.01)
+
+    async def stop_nodes(self) -> None:
+        """Both nodes at once, their idle connections closed first (nothing left to drain)."""
+        for node in self.nodes:
+            if node.debug_conn is not None:
+                await node.debug_conn.stream.aclose()
+                node.debug_conn = None
+            if node.process is not None and node.process.poll() is None:
+                node.process.terminate()
+        for node in self.nodes:
+            node.stop()
 
     def stop(self) -> None:
         for node in getattr(self, "nodes", []):
@@ -402,7 +414,7 @@ async def case_hop(cluster: Cluster, samples: int) -> dict:
     poster = await Http.open(a.port)
     cursor = await cluster.last_id()
     times: dict[str, list[float]] = {"same": [], "cross": []}
-    warmup = 10
+    warmup = min(10, samples)
     for i in range(2 * (samples + warmup)):
         kind = ("same", "cross")[i % 2]
         node = a if kind == "same" else b
@@ -489,11 +501,11 @@ async def run(args: argparse.Namespace) -> dict:
         if "h" in args.only:
             results["hop"] = await case_hop(cluster, args.samples)
             print("hop ", json.dumps(results["hop"]), flush=True)
-        for node in cluster.nodes:   # the fan-out servers use the cores alone
-            node.stop()
+        await cluster.stop_nodes()   # the fan-out servers use the cores alone
         if "f" in args.only:
             for repeat in range(args.repeat):
-                for engine in ("sqlite", "postgres") if repeat % 2 == 0 else ("postgres", "sqlite"):
+                engines = [e for e in ("sqlite", "postgres") if e in args.fanout_engines.split(",")]
+                for engine in engines if repeat % 2 == 0 else engines[::-1]:
                     f = await case_fanout(cluster.pg, args, engine, repeat)
                     results["fanout"].append(f)
                     print("fanout", json.dumps(f), flush=True)
@@ -606,6 +618,7 @@ def main() -> None:
     parser.add_argument("--wake-rounds", type=int, default=4, help="measured posts per wake measurement")
     parser.add_argument("--samples", type=int, default=300, help="hop samples of each kind")
     parser.add_argument("--fanout-members", type=int, default=50, help="chat_fanout case (a) waiters")
+    parser.add_argument("--fanout-engines", default="sqlite,postgres", help="storage engines of the fanout case")
     parser.add_argument("--rounds-a", type=int, default=20)
     parser.add_argument("--waiters-b", type=int, default=1000)
     parser.add_argument("--rounds-b", type=int, default=4)
