@@ -153,6 +153,11 @@ class Node:
                 except OSError:
                     await trio.sleep(0.05)
 
+    async def gc(self, reset: bool = False) -> dict:
+        """The node's garbage-collection figures since the last reset (server/gc_log.py)."""
+        self.debug_conn = await Http.open(self.port) if self.debug_conn is None else self.debug_conn
+        return (await self.debug_conn.json(build("DELETE" if reset else "GET", "/debug/gc")))["gc"]
+
     async def waiters(self) -> int:
         try:
             answer = await self.debug_conn.json(build("GET", "/debug/gc"))
@@ -380,8 +385,11 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
         fanout = Fanout(spread, args.polls)
         await fanout.park(nursery, await cluster.last_id())
         per_node = [await node.waiters() for node in cluster.nodes]
+        gc_pause = [0.0, 0.0]
         for number in range(1 + args.wake_rounds):
             await spread.wait_parked(args.polls)
+            for node in cluster.nodes:
+                await node.gc(reset=True)
             meter = CpuMeter(cluster)   # from the post until the last poll has its answer
             meter.start()
             arrivals, _ = await fanout.round(poster, number)
@@ -390,6 +398,8 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
                 last.append(max(arrivals))
                 each += arrivals
                 rounds_cpu.append(cpu)
+                for i, node in enumerate(cluster.nodes):   # collection pauses during the round
+                    gc_pause[i] += (await node.gc())["total_pause_ms"] / args.wake_rounds
         await spread.wait_parked(args.polls)
         nursery.cancel_scope.cancel()
     for conn in fanout.connections:
@@ -402,7 +412,8 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
     return {"mode": mode, "polls": args.polls, "per_node": per_node, "rounds": args.wake_rounds,
             "last_p50_ms": ms(percentile(last, 50)), "last_max_ms": ms(max(last)),
             "each_p50_ms": ms(percentile(each, 50)), "cpu_ms_per_round": used,
-            "nodes_cpu_us_per_poll": round((used["node_a"] + used["node_b"]) * 1000 / args.polls)}
+            "nodes_cpu_us_per_poll": round((used["node_a"] + used["node_b"]) * 1000 / args.polls),
+            "gc_pause_ms_per_round": [round(p, 1) for p in gc_pause]}
 
 
 # -- hop: a cross-node wake-up over Redis ---------------------------------------------------------
