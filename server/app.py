@@ -31,6 +31,7 @@ from .routes.chat_fast import register_chat_fast_path
 from .routes.setup import register_setup
 from .routes.signaling import register_websocket
 from .routes.upload_stream import register_upload_stream
+from .routing import LazyBuildRule
 from .tls import Hsts, HttpsRedirect
 
 log = logging.getLogger("parley")
@@ -52,6 +53,7 @@ def _load_secret(db: Database) -> Callable:
 def create_app(config: Config, clock: Callable[[], float] | None = None, *,
                housekeeping_timer: bool = True) -> QuartTrio:
     app = QuartTrio("parley")
+    app.url_rule_class = LazyBuildRule   # URL builders compiled on first use (server/routing.py)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.url_map.converters["token"] = TokenConverter

@@ -8,6 +8,27 @@ from . import pg_support
 from .support import RunningServer, add_background_users, start_server, test_config
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Known also when pytest-xdist is not loaded (`-p no:xdist`), where the suite's
+    # warnings-as-errors would otherwise reject the unknown marker.
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+
+
+def _drives_chromium(item: pytest.Item) -> bool:
+    parts = item.path.parts
+    return "web" in parts[-2:-1] or ("sfu" in parts[-2:-1] and item.path.name.startswith("test_browser_"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` (`make test`) every test that drives Chromium runs on
+    one worker, one browser at a time: two Chromiums in calls on the 2-core CI box starve each
+    other and the servers, while API tests beside one browser test do not. Without xdist the
+    marker does nothing."""
+    for item in items:
+        if _drives_chromium(item):
+            item.add_marker(pytest.mark.xdist_group("chromium"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _shared_postgres():
     """With PARLEY_TEST_DB=postgres: the one PostgreSQL the session's databases live in, stopped

@@ -50,6 +50,21 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
+def _unused_pair() -> tuple[str, str]:
+    """The two addresses of a random /30 inside 10.231.0.0/16 that no host interface uses yet.
+    Several sessions may hold a pair at once (xdist workers, other checkouts on the machine):
+    two host routes for one /30 would send one session's packets into the other's namespace."""
+    taken = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True,
+                           timeout=10).stdout
+    for _ in range(100):
+        third, octet = 1 + secrets.randbelow(250), 4 * secrets.randbelow(60)
+        prefix = f"10.231.{third}."
+        pair = f"{prefix}{octet + 1}", f"{prefix}{octet + 2}"
+        if f" {pair[0]}/" not in taken and f" {pair[1]}/" not in taken:
+            return pair
+    raise Unavailable("no free /30 left in 10.231.0.0/16")
+
+
 @contextmanager
 def veth_namespace() -> Iterator[Veth]:
     if os.geteuid() != 0:
@@ -57,10 +72,8 @@ def veth_namespace() -> Iterator[Veth]:
     if shutil.which("ip") is None:
         raise Unavailable("iproute2 (`ip`) is not installed")
     suffix = secrets.token_hex(3)
-    octet = 4 * secrets.randbelow(60)          # a random /30 inside 10.231.<a>.0/24
-    third = 1 + secrets.randbelow(250)
-    veth = Veth(f"parley-sfu-{suffix}", f"pvh{suffix}", f"pvn{suffix}",
-                f"10.231.{third}.{octet + 1}", f"10.231.{third}.{octet + 2}")
+    host_ip, ns_ip = _unused_pair()
+    veth = Veth(f"parley-sfu-{suffix}", f"pvh{suffix}", f"pvn{suffix}", host_ip, ns_ip)
     try:
         _ip("netns", "add", veth.namespace)
     except subprocess.CalledProcessError as exc:

@@ -38,6 +38,7 @@ def test_user_ids_with_colons_survive():
     assert verify_ticket(SECRET, make_ticket(SECRET, "a:b", NOW), NOW) == "a:b"
 
 
+# Stable ids (the tickets hold random nonces): xdist workers must collect the same test names.
 @pytest.mark.parametrize("ticket, now, reason", [
     (make_ticket(b"other", "alice", NOW), NOW, "signature"),
     (make_ticket(SECRET, "alice", NOW).replace("alice", "mallory"), NOW, "signature"),
@@ -46,7 +47,7 @@ def test_user_ids_with_colons_survive():
     ("no-colons", NOW, "malformed"),
     ("a:notanumber:b:c", NOW, "malformed"),
     (None, NOW, "string"),
-])
+], ids=["other-secret", "other-user", "expired", "future", "no-colons", "not-a-number", "none"])
 def test_bad_tickets_are_refused_with_a_reason(ticket, now, reason):
     with pytest.raises(InvalidTicket, match=reason):
         verify_ticket(SECRET, ticket, now)

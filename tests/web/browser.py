@@ -121,7 +121,11 @@ def participants(page):
     return page.locator(".people-list .person")
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str) -> Path | None:
+    """docs/screenshots/<name>, only with PARLEY_SCREENSHOTS=1 (CONTRIBUTING.md): a plain test run
+    leaves the tree clean, and the PNGs change only when someone means to refresh them."""
+    if os.environ.get("PARLEY_SCREENSHOTS") != "1":
+        return None
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
     page.screenshot(path=str(path))

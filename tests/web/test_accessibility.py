@@ -13,6 +13,16 @@ FOCUS_STYLE = """() => { const el = document.activeElement; if (!el || el === do
   const label = el.getAttribute('aria-label') || el.textContent.trim().slice(0, 40) || el.tagName;
   return { label, visible: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none' }; }"""
 
+# Resolves once the colour transitions the scheme switch started have ended: two frames, so the
+# restyle has run and started them, then every running CSS transition's `finished` (transitions
+# are finite; a cancelled one rejects, which counts as ended). A fixed wait was too short on a
+# loaded machine and measured half-faded colours.
+TRANSITIONS_DONE = """async () => {
+  await new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  await Promise.all(document.getAnimations().filter(a => a instanceof CSSTransition)
+                            .map(a => a.finished.catch(() => null)));
+}"""
+
 
 def serious_violations(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
@@ -24,7 +34,7 @@ def serious_violations(page) -> list[str]:
 def check(page, view: str, found: dict) -> None:
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
-        page.wait_for_timeout(100)   # let the colour transition settle before contrast is measured
+        page.evaluate(TRANSITIONS_DONE)   # contrast measured mid-transition mixes both schemes
         problems = serious_violations(page)
         if problems:
             found[f"{view} ({scheme})"] = problems
