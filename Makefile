@@ -66,6 +66,12 @@ bench-sfu: install
 bench-upload: install
 	$(BIN)/python bench/upload_stream.py 100
 
+# One node vs two (GET /room through wrk, 2,000 parked polls), the Redis hop, PostgreSQL vs SQLite fan-out:
+# starts its own PostgreSQL, redis-server and nodes (about 5 minutes); docs/PERFORMANCE.md#cluster.
+.PHONY: bench-cluster
+bench-cluster: install
+	$(BIN)/python bench/cluster.py
+
 bench: bench-chat bench-signaling
 
 clean:

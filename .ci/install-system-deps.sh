@@ -28,6 +28,9 @@ command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 # redis-server: the cluster bus tests (tests/cluster) start their own instance in a temp dir.
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# wrk: the HTTP load generator of bench/cluster.py (GET /room per second), run at a tiny scale by
+# tests/cluster/test_bench_smoke.py.
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -203,6 +203,7 @@ class Fanout:
         self.arrivals: list[float] = []
         self.all_arrived = trio.Event()
         self.started = 0.0
+        self.connections: list[Http] = []   # to close them when a caller is done (bench/cluster.py)
 
     async def _waiter(self, conn: Http, user: str, cursor: int) -> None:
         while True:
@@ -225,6 +226,7 @@ class Fanout:
         async def connect(i: int) -> None:
             async with limiter:
                 conn = await Http.open(self.server.port)
+            self.connections.append(conn)
             nursery.start_soon(self._waiter, conn, self.server.users[i % len(self.server.users)], cursor)
         async with trio.open_nursery() as connecting:
             for i in range(self.n):

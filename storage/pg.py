@@ -30,6 +30,12 @@ from . import migrations, pg_migrations
 from .engine import DatabaseUnavailable, Engine
 from .pg_dialect import PgConnection, translate_ddl
 
+# Units waiting for a worker before `run` refuses with 503: at least as many as the parked polls
+# one node holds (docs/PERFORMANCE.md: 5,000). A chat post wakes them all and each re-polls at
+# once, one unit apiece; a smaller bound answered a normal fan-out of 2,000 with a burst of 503s
+# (bench/cluster.py found it).
+QUEUE_LIMIT = 8192
+
 log = logging.getLogger("parley.db")
 
 # Deadlocks, serialization failures and unique violations of racing check-then-insert units say
@@ -121,7 +127,7 @@ class PgDatabase(Engine):
 
     def __init__(self, url: str, pool_size: int = 4, *, queue_limit: int | None = None,
                  connect_timeout: int = 5, statement_timeout_ms: int = 15000) -> None:
-        super().__init__(redact(url), queue_limit=queue_limit if queue_limit is not None else 64 * pool_size)
+        super().__init__(redact(url), queue_limit=queue_limit if queue_limit is not None else max(QUEUE_LIMIT, 64 * pool_size))
         self.url = url
         self._connect_timeout = connect_timeout
         self._statement_timeout_ms = statement_timeout_ms

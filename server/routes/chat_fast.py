@@ -31,6 +31,8 @@ import trio
 from quart import Quart
 from werkzeug.http import parse_cookie
 
+from storage.db import DatabaseUnavailable
+
 from .. import ocs
 from ..auth import COOKIE_NAME, cookie_hash
 from ..domain.context import Actor, Ctx
@@ -171,6 +173,12 @@ class ChatPollMiddleware:
                 return 304, [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", b"0")], b""
             status, body, content_type = ocs.encode(None, exc.status, version, as_json, message=exc.message)
             extra = []
+        except DatabaseUnavailable as exc:
+            # As server/app.py's handler: overload or PostgreSQL away is a 503 the client retries.
+            log.warning("%s %s: %s", scope["method"], scope["path"], exc)
+            status, body, content_type = ocs.encode(None, 503, version, as_json,
+                                                    message="the database is unavailable; try again shortly")
+            extra = [(b"retry-after", b"2")]
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             status, body, content_type = ocs.encode(None, 500, version, as_json, message=ocs.SERVER_ERROR_MESSAGE,

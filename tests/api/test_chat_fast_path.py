@@ -192,3 +192,21 @@ async def test_a_failing_eligibility_check_hands_the_request_to_quart(users, roo
     monkeypatch.setattr(chat_fast, "parse_cookie", broken)
     await _both(users, f"/ocs/v2.php{API}/chat/{room}", {**JSON, "Cookie": "a=b",
                                                           "Authorization": _basic("participant2")}, fast=False)
+
+
+async def test_an_unavailable_database_is_the_same_503_with_retry_after(users, room, monkeypatch):
+    """PostgreSQL away or its backlog full (storage.db.DatabaseUnavailable) is a 503 the client
+    retries, on the fast path as on Quart's, never the 500 of an unexpected error."""
+    from server.routes import chat_fast
+    from storage.db import DatabaseUnavailable
+
+    async def unavailable(*args, **kwargs):
+        raise DatabaseUnavailable("the database is overloaded; try again shortly")
+    monkeypatch.setattr(chat_fast, "receive_page", unavailable)
+    monkeypatch.setattr("server.routes.chat.receive_page", unavailable)
+    for v in (1, 2):
+        response = await _both(users, f"/ocs/v{v}.php{API}/chat/{room}",
+                               {**JSON, "Authorization": _basic("participant2")})
+        assert response.startswith(b"HTTP/1.1 503 "), response[:200]
+        assert b"\r\nretry-after: 2\r\n" in response.lower()
+        assert b'"statuscode":503' in response
