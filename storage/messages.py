@@ -54,14 +54,26 @@ def _message(row: sqlite3.Row) -> StoredMessage:
 def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_type: str, actor_id: str,
            message: str, parameters: str, created_at: int, *, verb: str = "comment", system_message: str = "",
            parent_id: int | None = None, reference_id: str = "", silent: bool = False) -> int:
-    """Store a message and make it the room's newest. `last_message_id` is the room's newest id as
+    """`insert_entry`, returning only the new id."""
+    return insert_entry(conn, room_id, last_message_id, actor_type, actor_id, message, parameters, created_at,
+                        verb=verb, system_message=system_message, parent_id=parent_id,
+                        reference_id=reference_id, silent=silent)[0]
+
+
+def insert_entry(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_type: str, actor_id: str,
+                 message: str, parameters: str, created_at: int, *, verb: str = "comment", system_message: str = "",
+                 parent_id: int | None = None, reference_id: str = "", silent: bool = False) -> tuple[int, int]:
+    """Store a message and make it the room's newest; returns (its id, the room's newest id just
+    before it, as re-read under the room's lock). `last_message_id` is the room's newest id as
     read in the same transaction; the new message's per-room sequence number (which counts only
     comments: what unreadMessages counts) follows its own.
 
     The no-op UPDATE first takes the room row's write lock (PostgreSQL; SQLite's one writer holds
     it anyway) and re-reads the newest id under it: concurrent posts to one room then allocate
     their ids and commit one after the other, so ids rise in commit order and nobody can read
-    message n+1 before n is committed (see ARCHITECTURE.md "PostgreSQL")."""
+    message n+1 before n is committed (see ARCHITECTURE.md "PostgreSQL"). The caller must publish
+    the returned previous id, not the one it read before the lock: another node may have
+    committed in between, and a hub told the stale one would let a waiter skip that message."""
     locked = conn.execute("UPDATE rooms SET last_message_id = last_message_id WHERE id = ? RETURNING last_message_id",
                           (room_id,)).fetchone()
     if locked is not None:
@@ -75,7 +87,7 @@ def insert(conn: sqlite3.Connection, room_id: int, last_message_id: int, actor_t
     )
     message_id = int(cur.lastrowid)
     conn.execute("UPDATE rooms SET last_message_id = ? WHERE id = ?", (message_id, room_id))
-    return message_id
+    return message_id, last_message_id
 
 
 def by_id(conn: sqlite3.Connection, message_id: int) -> StoredMessage:

@@ -117,10 +117,12 @@ def post_message(conn: sqlite3.Connection, out: Outbox, room: Room, author: Auth
     """
     current = rooms_db.room_by_id(conn, room.id)
     last_id = current.last_message_id if current is not None else room.last_message_id
-    message_id = messages_db.insert(conn, room.id, last_id, author.actor_type, author.actor_id, message,
-                                    stored_parameters(parameters or {}), now, verb=message_type,
-                                    system_message=system_message, parent_id=parent_id,
-                                    reference_id=reference_id, silent=silent)
+    # `last_id` is re-read under the room's lock: on PostgreSQL another node may have committed
+    # an entry since `current` was read, and the hubs must hear the true predecessor.
+    message_id, last_id = messages_db.insert_entry(conn, room.id, last_id, author.actor_type, author.actor_id,
+                                                   message, stored_parameters(parameters or {}), now,
+                                                   verb=message_type, system_message=system_message,
+                                                   parent_id=parent_id, reference_id=reference_id, silent=silent)
     if on_insert is not None:
         on_insert(message_id)
     targets = sorted({u for u in mentioned if not (author.actor_type == USERS and u == author.actor_id)})
