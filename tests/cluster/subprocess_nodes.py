@@ -8,21 +8,23 @@ live for one test only. The clients are the usual `tests.support.Actor`s, pointe
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import httpx
+import pytest
 import trio
 
+from .. import pg_support
 from ..support import PASSWORD, Actor, ManualClock, RunningServer, add_background_users
 from .conftest import RedisServer, free_port
 
@@ -136,8 +138,9 @@ class Cluster:
 
 
 def start_cluster(directory: Path, database_url: str, count: int = 2,
-                  env: dict[str, str] | None = None) -> Cluster:
-    """Redis, the schema and the Behat background users, then `count` nodes started together."""
+                  env: dict[str, str] | None = None, *, start: bool = True) -> Cluster:
+    """Redis, the schema and the Behat background users, then `count` nodes started together
+    (with `start=False` the caller may adjust the nodes first, then calls `ensure_running`)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "redis").mkdir(exist_ok=True)
     redis = RedisServer(str(directory / "redis"))
@@ -147,10 +150,8 @@ def start_cluster(directory: Path, database_url: str, count: int = 2,
     cluster.nodes = [Node(chr(ord("a") + n), directory / f"node-{chr(ord('a') + n)}", database_url,
                           redis.url, env) for n in range(count)]
     try:
-        for node in cluster.nodes:
-            node.start()
-        for node in cluster.nodes:
-            node.wait_ready()
+        if start:
+            cluster.ensure_running()
     except BaseException:
         cluster.close()
         raise
@@ -176,15 +177,8 @@ async def _add_users(database_url: str, data_dir: Path) -> None:
         db.close()
 
 
-def metric(node: Node, name: str) -> float:
-    """One gauge of the node's /metrics (the tests' peer is loopback, which metrics_allow admits)."""
-    text = httpx.get(node.url + "/metrics", timeout=10).text
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    assert found, f"{name} not in /metrics of node {node.name}"
-    return float(found.group(1))
-
-
 async def ametric(node: Node, name: str) -> float:
+    """One gauge of the node's /metrics (the tests' peer is loopback, which metrics_allow admits)."""
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(node.url + "/metrics")).text
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
@@ -211,10 +205,84 @@ async def lease_holder(redis_url: str) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def chat_lines(reply_data: list[dict]) -> Iterator[tuple[int, str]]:
-    for message in reply_data:
-        yield message["id"], message["message"]
+
+@pytest.fixture(scope="session")
+def faults_postgres():
+    """One PostgreSQL for all the fault-test modules (each uses its own database on it); the
+    services module stops and restarts it, and leaves it running."""
+    if not pg_support.available():
+        pytest.fail(f"PostgreSQL binaries not found in {pg_support.PG_BIN}: run .ci/install-system-deps.sh")
+    server = pg_support.PostgresServer().start()
+    yield server
+    server.destroy()
 
 
-def dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+class Partition:
+    """A TCP relay between one node and Redis that a test can cut: every relayed connection is
+    closed at once in both directions and new ones are closed as soon as they are accepted, as
+    a firewall that rejects would; `heal` lets connections through again. (Threads, not trio:
+    it must outlive any one test's event loop.)"""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return   # closed
+            try:
+                if self._cut:
+                    raise OSError("partitioned")
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._drop(src, dst)
+
+    def _drop(self, *sockets: socket.socket) -> None:
+        for sock in sockets:
+            with self._lock:
+                self._open.discard(sock)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def cut(self) -> None:
+        self._cut = True
+        with self._lock:
+            sockets = list(self._open)
+        self._drop(*sockets)
+
+    def heal(self) -> None:
+        self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()

@@ -14,6 +14,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from ..signaling_helpers import SignalingSocket, joined, messages, offer, pull, settings
+from .subprocess_nodes import faults_postgres  # noqa: F401  (a fixture)
 from .subprocess_nodes import Cluster, Node, parked, start_cluster, wait_for
 
 BEFORE_KILL = 12    # messages acknowledged through A before it is killed
@@ -21,8 +22,8 @@ AFTER_KILL = 12     # and through B afterwards, by each poster
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres, tmp_path_factory) -> Cluster:
-    running = start_cluster(tmp_path_factory.mktemp("kill"), postgres.create_database("faults_kill"))
+def cluster(faults_postgres, tmp_path_factory) -> Cluster:
+    running = start_cluster(tmp_path_factory.mktemp("kill"), faults_postgres.create_database("faults_kill"))
     yield running
     running.close()
 

@@ -22,6 +22,7 @@ from ..signaling_helpers import SignalingSocket, joined, settings
 from ..support import ManualClock, RunningServer
 from ..tls_support import TlsFiles, make_tls_files
 from .conftest import free_port
+from .subprocess_nodes import faults_postgres  # noqa: F401  (a fixture)
 from .subprocess_nodes import Cluster, Node, ametric, parked, start_cluster, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,8 +78,8 @@ def tls(tmp_path_factory) -> TlsFiles:
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres, tmp_path_factory) -> Cluster:
-    running = start_cluster(tmp_path_factory.mktemp("nginx"), postgres.create_database("faults_nginx"),
+def cluster(faults_postgres, tmp_path_factory) -> Cluster:
+    running = start_cluster(tmp_path_factory.mktemp("nginx"), faults_postgres.create_database("faults_nginx"),
                             env={"PARLEY_TRUSTED_PROXIES": "127.0.0.1"})
     yield running
     running.close()

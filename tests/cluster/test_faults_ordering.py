@@ -22,9 +22,11 @@ from storage.db import open_database
 from .. import support
 from ..api.chat_steps import newest
 from ..support import add_background_users, serving
+from .subprocess_nodes import faults_postgres  # noqa: F401  (a fixture)
 
 
-async def test_a_post_racing_another_nodes_commit_never_lets_a_waiter_skip_it(tmp_path, fresh_db):
+async def test_a_post_racing_another_nodes_commit_never_lets_a_waiter_skip_it(tmp_path, faults_postgres):
+    fresh_db = faults_postgres.create_database("faults_ordering")
     async with serving(support.test_config(str(tmp_path / "a"), database_url=fresh_db,
                                            database_pool_size=3)) as node:
         await add_background_users(node)

@@ -12,22 +12,42 @@ import pytest
 import trio
 
 from ..support import API
-from .subprocess_nodes import Cluster, Node, lease_holder, parked, start_cluster, wait_for
+from .subprocess_nodes import faults_postgres  # noqa: F401  (a fixture)
+from .subprocess_nodes import LEASE_KEY, Cluster, Node, Partition, lease_holder, parked, start_cluster, wait_for
 
 SESSION_TIMEOUT = 3
 OCS = {"OCS-APIRequest": "true", "Accept": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres, tmp_path_factory) -> Cluster:
-    running = start_cluster(tmp_path_factory.mktemp("services"), postgres.create_database("faults_services"),
-                            env={"PARLEY_HOUSEKEEPING_INTERVAL": "0.5", "PARLEY_SESSION_TIMEOUT": str(SESSION_TIMEOUT)})
-    yield running
-    running.close()
+def partition(cluster_unstarted) -> Partition:
+    """Node b reaches Redis only through this relay, which a test can cut."""
+    return cluster_unstarted[1]
+
+
+@pytest.fixture(scope="module")
+def cluster_unstarted(faults_postgres, tmp_path_factory):
+    running = start_cluster(tmp_path_factory.mktemp("services"), faults_postgres.create_database("faults_services"),
+                            env={"PARLEY_HOUSEKEEPING_INTERVAL": "0.5", "PARLEY_SESSION_TIMEOUT": str(SESSION_TIMEOUT)},
+                            start=False)
+    relay = Partition(running.redis.port)
+    running.nodes[1].redis_url = relay.url
+    try:
+        running.ensure_running()
+        yield running, relay
+    finally:
+        running.close()
+        relay.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_unstarted) -> Cluster:
+    return cluster_unstarted[0]
 
 
 @pytest.fixture
-def nodes(cluster) -> tuple[Node, Node]:
+def nodes(cluster, partition) -> tuple[Node, Node]:
+    partition.heal()
     cluster.ensure_running()
     return cluster.nodes[0], cluster.nodes[1]
 
@@ -69,7 +89,8 @@ async def test_redis_restart_with_polls_parked_on_both_nodes(nodes, cluster):
         assert [i for i, _ in got[key]] == sorted({i for i, _ in got[key]})
 
 
-async def test_postgres_restart_under_two_nodes(nodes, postgres):
+async def test_postgres_restart_under_two_nodes(nodes, faults_postgres):
+    postgres = faults_postgres
     a, b = nodes
     p1a, p2b = a.actor("participant1"), b.actor("participant2")
     token = await p1a.create_room(2, invite="attendees1")
@@ -114,13 +135,45 @@ async def test_postgres_restart_under_two_nodes(nodes, postgres):
         assert token in [room["token"] for room in r.json()["ocs"]["data"]]
 
 
+async def test_a_node_cut_off_from_redis_serves_alone_gives_up_the_lease_and_catches_up(nodes, cluster, partition):
+    a, b = nodes
+    owner, p2a, p2b = a.actor("participant1"), a.actor("participant2"), b.actor("participant2")
+    token = await owner.create_room(3, name="partition")   # public, for the guest below
+    assert (await owner.post(f"/room/{token}/participants", newParticipant="participant2")).status == 200
+    start = (await owner.get(f"/chat/{token}", params={"limit": 1})).data[0]["id"]
+    id_a, id_b = a.bus_ids()[-1], b.bus_ids()[-1]
+    await _set_lease(cluster, id_b, 1500)   # b holds the lease (and renews it) when the cut comes
+    got: dict[str, list[tuple[int, str]]] = {"a": [], "b": []}
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll_until, a.actor("participant1"), token, start, 2, got["a"])
+            nursery.start_soon(poll_until, b.actor("participant1"), token, start, 2, got["b"])
+            await wait_for(lambda: _parked_on_both(a, b))
+            assert (await b.actor("guest-cut").join(token)).status == 200
+            expired_b = b.expired()
+            partition.cut()
+            # Both sides keep serving; b cannot renew the lease, so a takes it over and expires
+            # the guest that joined on b, while b, cut off, expires nothing.
+            assert (await p2a.post(f"/chat/{token}", message="on a, b cut off")).status == 201
+            assert (await p2b.post(f"/chat/{token}", message="on b, cut off")).status == 201
+            await wait_for(lambda: _holds(cluster, id_a), 30)
+            await wait_for(lambda: _guests_gone(owner, token), 30)
+            assert b.expired() == expired_b
+            partition.heal()
+    # Healed: b resubscribed, both made their waiters re-check: each poll has both messages.
+    for key in ("a", "b"):
+        assert [t for _, t in got[key]] == ["on a, b cut off", "on b, cut off"], key
+
+
 async def test_one_node_at_a_time_expires_sessions_and_a_killed_holder_is_replaced(nodes, cluster):
     a, b = nodes
     owner = a.actor("participant1")
     token = await owner.create_room(3, name="presence")
 
+    watcher = {"on": owner}   # who asks, through a node that is alive
+
     async def guests_left() -> int:
-        r = await owner.get(f"/room/{token}/participants")
+        r = await watcher["on"].get(f"/room/{token}/participants")
         return sum(1 for p in r.data if p["userId"] == "")   # guests have no user id
 
     async def none_left() -> bool:
@@ -144,6 +197,7 @@ async def test_one_node_at_a_time_expires_sessions_and_a_killed_holder_is_replac
     holder = a if ids[a] == holder_before else b
     other = b if holder is a else a
     holder.kill()
+    watcher["on"] = other.actor("participant1")
     await wait_for(lambda: _holds(cluster, ids[other]), 30)
     before_other = other.expired()
     assert (await other.actor("guest-late").join(token)).status == 200
@@ -171,12 +225,15 @@ async def _holds(cluster: Cluster, node_id: str) -> bool:
     return await lease_holder(cluster.redis.url) == node_id
 
 
-async def _set_lease(cluster: Cluster, holder: str | None) -> None:
-    import coredis
+async def _guests_gone(owner, token: str) -> bool:
+    r = await owner.get(f"/room/{token}/participants")
+    return not [p for p in r.data if p["userId"] == ""]
 
-    from .subprocess_nodes import LEASE_KEY
+
+async def _set_lease(cluster: Cluster, holder: str | None, ttl_ms: int = 60_000) -> None:
+    import coredis
     async with coredis.Redis.from_url(cluster.redis.url) as client:
         if holder is None:
             await client.delete([LEASE_KEY])
         else:
-            await client.set(LEASE_KEY, holder, px=60_000)
+            await client.set(LEASE_KEY, holder, px=ttl_ms)
