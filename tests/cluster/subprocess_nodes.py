@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import httpx
 import pytest
@@ -286,3 +287,14 @@ class Partition:
     def close(self) -> None:
         self.cut()
         self._listener.close()
+
+
+@pytest.fixture(scope="session")
+def plain_cluster(faults_postgres, tmp_path_factory) -> Iterator[Cluster]:
+    """Two nodes with default timers, trusting a reverse proxy on loopback (the nginx tests), for
+    every fault module that needs nothing special (node start-ups are the costly part). A test
+    may kill a node: `ensure_running` (called by the modules' fixtures) starts it again."""
+    cluster = start_cluster(tmp_path_factory.mktemp("plain"), faults_postgres.create_database("faults_plain"),
+                            env={"PARLEY_TRUSTED_PROXIES": "127.0.0.1"})
+    yield cluster
+    cluster.close()

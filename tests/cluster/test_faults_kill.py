@@ -14,18 +14,17 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from ..signaling_helpers import SignalingSocket, joined, messages, offer, pull, settings
-from .subprocess_nodes import faults_postgres  # noqa: F401  (a fixture)
-from .subprocess_nodes import Cluster, Node, parked, start_cluster, wait_for
+from .subprocess_nodes import faults_postgres, plain_cluster  # noqa: F401  (fixtures)
+from .subprocess_nodes import Cluster, Node, parked, wait_for
 
 BEFORE_KILL = 12    # messages acknowledged through A before it is killed
 AFTER_KILL = 12     # and through B afterwards, by each poster
 
 
-@pytest.fixture(scope="module")
-def cluster(faults_postgres, tmp_path_factory) -> Cluster:
-    running = start_cluster(tmp_path_factory.mktemp("kill"), faults_postgres.create_database("faults_kill"))
-    yield running
-    running.close()
+@pytest.fixture
+def cluster(plain_cluster) -> Cluster:
+    plain_cluster.ensure_running()
+    return plain_cluster
 
 
 def ws_url(node: Node) -> str:

@@ -22,8 +22,8 @@ from ..signaling_helpers import SignalingSocket, joined, settings
 from ..support import ManualClock, RunningServer
 from ..tls_support import TlsFiles, make_tls_files
 from .conftest import free_port
-from .subprocess_nodes import faults_postgres  # noqa: F401  (a fixture)
-from .subprocess_nodes import Cluster, Node, ametric, parked, start_cluster, wait_for
+from .subprocess_nodes import faults_postgres, plain_cluster  # noqa: F401  (fixtures)
+from .subprocess_nodes import Cluster, Node, ametric, parked, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_CONF = ROOT / "contrib" / "nginx" / "parley-cluster.conf"
@@ -77,18 +77,15 @@ def tls(tmp_path_factory) -> TlsFiles:
     return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture(scope="module")
-def cluster(faults_postgres, tmp_path_factory) -> Cluster:
-    running = start_cluster(tmp_path_factory.mktemp("nginx"), faults_postgres.create_database("faults_nginx"),
-                            env={"PARLEY_TRUSTED_PROXIES": "127.0.0.1"})
-    yield running
-    running.close()
+@pytest.fixture
+def cluster(plain_cluster) -> Cluster:
+    plain_cluster.ensure_running()
+    return plain_cluster
 
 
 @pytest.fixture
 async def edge(cluster, tls, tmp_path) -> AsyncIterator[tuple[RunningServer, int]]:
     """nginx in front of the cluster: (a RunningServer for Actors pointed at nginx, its https port)."""
-    cluster.ensure_running()
     async with running_nginx(tmp_path / "nginx", cluster.nodes, tls) as port:
         yield RunningServer(url=f"https://127.0.0.1:{port}", app=None, clock=ManualClock(),
                             ssl_context=tls.client_context()), port
