@@ -110,12 +110,12 @@ async def test_kill_9_of_a_node_under_chat_load_loses_no_acknowledged_message(cl
                 nursery.start_soon(poll, "a", poll_a)
                 nursery.start_soon(poll, "b", poll_b)
                 await wait_for(lambda: _both_parked(a, b), what="a parked poll on each node")
-                nursery.start_soon(post, "a")
-                nursery.start_soon(post, "b")
-                await enough_before.wait()
-                a.kill()                        # mid-load: posts and polls in flight on A
-                killed.set()
-                await stop.wait()
+                async with trio.open_nursery() as posting:   # ends when both posters have stopped
+                    posting.start_soon(post, "a")
+                    posting.start_soon(post, "b")
+                    await enough_before.wait()
+                    a.kill()                        # mid-load: posts and polls in flight on A
+                    killed.set()
                 last = max(acked)
                 await wait_for(lambda: _seen_up_to(seen, last), what="both pollers caught up")
                 nursery.cancel_scope.cancel()
@@ -173,7 +173,7 @@ async def test_kill_9_of_a_node_under_chat_load_loses_no_acknowledged_message(cl
     a.start().wait_ready()
     back = a.actor("participant1")
     assert token in await back.room_tokens()
-    cursor = max(ids)
+    cursor = (await back.get(f"/chat/{token}", params={"limit": 1})).data[0]["id"]
     got_back = {}
 
     async def poll_on_a() -> None:

@@ -79,3 +79,33 @@ async def test_a_post_racing_another_nodes_commit_never_lets_a_waiter_skip_it(tm
         assert got["post"].data["id"] == got["other"] + 1
         # Woken by this node's post, the waiter still gets the other node's message first.
         assert [m["message"] for m in got["poll"].data] == ["from the other node", "from this node"]
+
+
+async def test_a_retried_unit_publishes_only_what_its_committed_attempt_queued(tmp_path, faults_postgres):
+    """PostgreSQL re-runs a unit whose attempt was rolled back (serialization failure, deadlock,
+    a lost connection). The attempt's queued publications must go with it: left in the Outbox,
+    a retried chat post announced an entry whose id was rolled back, ahead of the real one."""
+    import psycopg
+
+    from server.domain.chat_post import Outbox
+    from signaling.events import RoomChanged
+    from signaling.hub import Hub
+
+    db = open_database(faults_postgres.create_database("faults_retry"), tmp_path / "unused.sqlite3", 1)
+    hub = Hub()
+    out = Outbox(hub)
+    attempts: list[int] = []
+
+    def unit(conn) -> int:
+        attempts.append(1)
+        out.event(RoomChanged("abcd", len(attempts)))
+        if len(attempts) == 1:
+            raise psycopg.errors.SerializationFailure("forced for the test")
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    try:
+        assert await db.run(unit, after_commit=out.hook()) == 1
+    finally:
+        db.close()
+    assert len(attempts) == 2
+    assert hub.statistics().events_published == 1   # the committed attempt's event, once
