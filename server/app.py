@@ -115,7 +115,8 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
         await first_run.open_if_no_accounts(ctx, app.first_run)  # type: ignore[attr-defined]
         attachments.install(ctx)   # <data_dir>/files/; reclaims the space of deleted files on a timer
         app.nursery.start_soon(attachments.run_sweeper, ctx, config.file_sweep_interval)
-        await housekeeping.run_once(ctx, ctx.now())   # never resurrect sessions that went stale while down
+        # Never resurrect sessions that went stale while down (in a cluster: if this node holds the lease).
+        await housekeeping.run_once(ctx, ctx.now(), expire=await housekeeping.may_expire(ctx))
         if housekeeping_timer:
             nonlocal timer
             timer = housekeeping.Timer(ctx)

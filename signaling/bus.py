@@ -27,12 +27,25 @@ from typing import Any, Callable
 import anyio
 import coredis
 import trio
-from coredis.tokens import PureToken
 
 log = logging.getLogger("parley.bus")
 
 OUTBOX = 10_000           # events queued while Redis is slow or away; beyond, resync instead
 RECONNECT_DELAY = 0.5     # seconds between connection attempts
+LEASE_TIMEOUT = 2.0       # seconds a lease request may take (a partitioned Redis must not stall housekeeping)
+# Take the lease if free, renew it if ours: 1; held by another node: 0.
+_LEASE_SCRIPT = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
                      TimeoutError, EOFError, trio.BrokenResourceError, trio.ClosedResourceError,
                      anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
@@ -163,21 +176,19 @@ class Bus:
 
     async def lease(self, name: str, ttl_ms: int) -> bool:
         """Hold the cluster-wide lease `name` for `ttl_ms` more milliseconds, if nobody else
-        holds it (SET NX PX; the holder renews). False while Redis is unreachable: then no node
-        does the leased work, which is the safe side for work that must not run twice."""
+        holds it (the holder renews). False while Redis is unreachable or slow to answer: then
+        no node does the leased work, which is the safe side for work that must not run twice.
+        Take-or-renew is one script, so a lease that lapses between a check and a renewal is
+        never renewed on behalf of a node that has just taken it over."""
         client = self._client
         if client is None:
             return False
         key = f"{self.channel}:lease:{name}"
-        try:
-            if await client.set(key, self.node, condition=PureToken.NX, px=ttl_ms):
-                return True
-            holder = await client.get(key)
-            if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == self.node:
-                await client.pexpire(key, ttl_ms)
-                return True
-        except CONNECTION_ERRORS:
-            pass
+        with trio.move_on_after(LEASE_TIMEOUT):
+            try:
+                return bool(await client.eval(_LEASE_SCRIPT, keys=[key], args=[self.node, ttl_ms]))
+            except CONNECTION_ERRORS:
+                pass
         return False
 
     async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:

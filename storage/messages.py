@@ -72,7 +72,9 @@ def insert_after_newest(conn: sqlite3.Connection, room_id: int, last_message_id:
     The no-op UPDATE first takes the room row's write lock (PostgreSQL; SQLite's one writer holds
     it anyway) and re-reads the newest id under it: concurrent posts to one room then allocate
     their ids and commit one after the other, so ids rise in commit order and nobody can read
-    message n+1 before n is committed (see ARCHITECTURE.md "PostgreSQL")."""
+    message n+1 before n is committed (see ARCHITECTURE.md "PostgreSQL"). The caller must publish
+    the returned previous id, not the one it read before the lock: another node may have
+    committed in between, and a hub told the stale one would let a waiter skip that message."""
     locked = conn.execute("UPDATE rooms SET last_message_id = last_message_id WHERE id = ? RETURNING last_message_id",
                           (room_id,)).fetchone()
     if locked is not None:

@@ -153,6 +153,12 @@ class PgDatabase(Engine):
     def _execute(self, conn: Any, unit: Callable, after_commit: Callable | None) -> tuple[Any, outcome.Outcome]:
         psycopg = _psycopg()
         for attempt in range(_RETRIES + 1):
+            if attempt > 0:
+                # What the rolled-back attempt queued for after its commit must not be published
+                # (server/domain/chat_post.py Outbox.discard): hooks may carry a `discard`.
+                discard = getattr(after_commit, "discard", None)
+                if discard is not None:
+                    discard()
             try:
                 if conn is None or conn.closed:
                     conn = None

@@ -111,6 +111,7 @@ async def post_message(ctx: Ctx, actor: Actor, token: str, message: str | None,
         # The message first: it already carries the new name, and nothing else may delay it.
         out.publish()
         publish_rename(ctx.hub, result[1])
+    published.discard = out.discard  # type: ignore[attr-defined]   # see Outbox.hook
     result, _ = await ctx.db.run(unit, after_commit=published)
     return result
 

@@ -101,12 +101,20 @@ class Outbox:
         for op in ops:
             op()
 
+    def discard(self) -> None:
+        """The unit is being run again (storage/pg.py retries a rolled-back attempt): what the
+        failed attempt queued never happened. Left in, it published entries with ids that were
+        rolled back, ahead of the real ones."""
+        self._ops = []
+
     def hook(self, then: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
-        """The after-commit hook: publish everything, then `then(result)`."""
+        """The after-commit hook: publish everything, then `then(result)`. It carries `discard`
+        for the database to call before it re-runs the unit."""
         def after_commit(result: Any) -> None:
             self.publish()
             if then is not None:
                 then(result)
+        after_commit.discard = self.discard  # type: ignore[attr-defined]
         return after_commit
 
 

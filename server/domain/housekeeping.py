@@ -69,15 +69,20 @@ async def run_once(ctx: Ctx, now: int, expire: bool = True) -> int:
     return len(expired)
 
 
+async def may_expire(ctx: Ctx) -> bool:
+    """Whether this node runs the expiry part of a round now. In a cluster every node stores its
+    own pings, but only the holder of the Redis lease expires sessions, so two nodes never expire
+    (and announce) the same session twice; that includes a node's start-up round, while another
+    node holds the lease. The lease outlives three rounds: a dead holder is replaced within that."""
+    if ctx.bus is None:
+        return True
+    return await ctx.bus.lease("housekeeping", int(ctx.config.housekeeping_interval * 3000))
+
+
 async def run_forever(ctx: Ctx) -> None:
     while True:
         try:
-            # In a cluster every node stores its own pings, but only the holder of the lease
-            # expires sessions, so two nodes never expire (and announce) the same session twice.
-            # The lease outlives three rounds: a dead holder is replaced within that time.
-            expire = True if ctx.bus is None else await ctx.bus.lease(
-                "housekeeping", int(ctx.config.housekeeping_interval * 3000))
-            await run_once(ctx, ctx.now(), expire=expire)
+            await run_once(ctx, ctx.now(), expire=await may_expire(ctx))
         except Exception:  # a failed round must not stop presence for good
             log.exception("housekeeping round failed")
         await trio.sleep(ctx.config.housekeeping_interval)  # ok: periodic timer, not a wait for an event
