@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +27,7 @@ import trio
 
 from .. import pg_support
 from ..support import PASSWORD, Actor, ManualClock, RunningServer, add_background_users
-from .conftest import RedisServer, free_port
+from ..cluster_mode import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_HASHING = {"PARLEY_ARGON2_TIME_COST": "1", "PARLEY_ARGON2_MEMORY_KIB": "1024"}
@@ -128,7 +127,7 @@ class Cluster:
     def ensure_running(self) -> None:
         """Between tests: whatever an earlier test killed or stopped is started again."""
         if self.redis.process is None:
-            _start_redis(self.redis)
+            self.redis.start_blocking()
         dead = [node.start() for node in self.nodes if not node.alive]
         for node in dead:
             node.wait_ready()
@@ -146,7 +145,7 @@ def start_cluster(directory: Path, database_url: str, count: int = 2,
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "redis").mkdir(exist_ok=True)
     redis = RedisServer(str(directory / "redis"))
-    _start_redis(redis)
+    redis.start_blocking()
     trio.run(_add_users, database_url, directory / "cli")
     cluster = Cluster(redis, database_url)
     cluster.nodes = [Node(chr(ord("a") + n), directory / f"node-{chr(ord('a') + n)}", database_url,
@@ -158,22 +157,6 @@ def start_cluster(directory: Path, database_url: str, count: int = 2,
         cluster.close()
         raise
     return cluster
-
-
-def _start_redis(redis: RedisServer) -> None:
-    """RedisServer.start without an event loop (fixtures here may run inside or outside one)."""
-    redis.process = subprocess.Popen(
-        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis.port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", redis.directory],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", redis.port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)   # ok: test harness waiting for a child process to listen
-    raise AssertionError("redis-server did not listen within 15 s")
 
 
 async def _add_users(database_url: str, data_dir: Path) -> None:

@@ -21,7 +21,7 @@ from ..deploy.proxies import _wait_listening, nginx_main, require
 from ..signaling_helpers import SignalingSocket, joined, settings
 from ..support import ManualClock, RunningServer
 from ..tls_support import TlsFiles, make_tls_files
-from .conftest import free_port
+from ..cluster_mode import free_port
 from .subprocess_nodes import faults_postgres, plain_cluster  # noqa: F401  (fixtures)
 from .subprocess_nodes import Cluster, Node, ametric, parked, wait_for
 
