@@ -142,6 +142,7 @@ def create_app(config: Config, clock: Callable[[], float] | None = None, *,
             await timer.stop()   # before the database closes (see housekeeping.Timer)
         await housekeeping.run_once(ctx, ctx.now(), expire=ctx.bus is None)   # store the pings gathered in memory
         if ctx.bus is not None:
+            await ctx.bus.release("housekeeping")   # a restarted cluster need not wait for it to lapse
             await ctx.bus.flush(2.0)   # let the other nodes hear our last events
             bus_scope.cancel()
         ctx.db.close()

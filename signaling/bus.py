@@ -46,6 +46,14 @@ if holder == ARGV[1] then
 end
 return 0
 """
+# Give the lease up if ours (a node stopping cleanly), so a restarted cluster does not wait for it
+# to lapse before anyone expires sessions.
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
                      TimeoutError, EOFError, trio.BrokenResourceError, trio.ClosedResourceError,
                      anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
@@ -190,6 +198,17 @@ class Bus:
             except CONNECTION_ERRORS:
                 pass
         return False
+
+    async def release(self, name: str) -> None:
+        """Give up the lease `name` if this node holds it (a clean stop); best effort."""
+        client = self._client
+        if client is None:
+            return
+        with trio.move_on_after(LEASE_TIMEOUT):
+            try:
+                await client.eval(_RELEASE_SCRIPT, keys=[f"{self.channel}:lease:{name}"], args=[self.node])
+            except CONNECTION_ERRORS:
+                pass
 
     async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run a Lua script on Redis (the shared login limits, server/domain/shared_limits.py).

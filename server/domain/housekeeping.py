@@ -76,7 +76,8 @@ async def may_expire(ctx: Ctx) -> bool:
     node holds the lease. The lease outlives three rounds: a dead holder is replaced within that."""
     if ctx.bus is None:
         return True
-    return await ctx.bus.lease("housekeeping", int(ctx.config.housekeeping_interval * 3000))
+    # At least 100 ms: Redis refuses a zero expiry, and tests run rounds every few milliseconds.
+    return await ctx.bus.lease("housekeeping", max(100, int(ctx.config.housekeeping_interval * 3000)))
 
 
 async def run_forever(ctx: Ctx) -> None:
