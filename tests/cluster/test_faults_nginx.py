@@ -8,7 +8,6 @@ WebSocket client reconnects through nginx and gets back into its room.
 """
 from __future__ import annotations
 
-import subprocess
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -17,7 +16,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from ..deploy.proxies import _wait_listening, nginx_main, require
+from ..deploy.proxies import nginx_main, nginx_process, replace_once
 from ..signaling_helpers import SignalingSocket, joined, settings
 from ..support import ManualClock, RunningServer
 from ..tls_support import TlsFiles, make_tls_files
@@ -29,47 +28,28 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_CONF = ROOT / "contrib" / "nginx" / "parley-cluster.conf"
 
 
-def replace_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"contrib/nginx/parley-cluster.conf should contain {old!r} exactly once"
-    return text.replace(old, new)
-
-
 def cluster_site(nodes: list[Node], https_port: int, http_port: int, tls: TlsFiles) -> str:
     """The shipped file with the test's node ports, listen ports and certificate; nothing else."""
     text = CLUSTER_CONF.read_text()
+    shipped = "contrib/nginx/parley-cluster.conf"
     for n, node in enumerate(nodes):
-        text = replace_once(text, f"server 127.0.0.1:{8081 + n} ", f"server 127.0.0.1:{node.port} ")
-    text = replace_once(text, "listen 80;", f"listen 127.0.0.1:{http_port};")
-    text = replace_once(text, "listen [::]:80;", "")
-    text = replace_once(text, "listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-    text = replace_once(text, "listen [::]:443 ssl http2;", "")
-    text = replace_once(text, "/etc/letsencrypt/live/chat.example.org/fullchain.pem", str(tls.cert))
-    return replace_once(text, "/etc/letsencrypt/live/chat.example.org/privkey.pem", str(tls.key))
+        text = replace_once(text, f"server 127.0.0.1:{8081 + n} ", f"server 127.0.0.1:{node.port} ", shipped)
+    text = replace_once(text, "listen 80;", f"listen 127.0.0.1:{http_port};", shipped)
+    text = replace_once(text, "listen [::]:80;", "", shipped)
+    text = replace_once(text, "listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;", shipped)
+    text = replace_once(text, "listen [::]:443 ssl http2;", "", shipped)
+    text = replace_once(text, "/etc/letsencrypt/live/chat.example.org/fullchain.pem", str(tls.cert), shipped)
+    return replace_once(text, "/etc/letsencrypt/live/chat.example.org/privkey.pem", str(tls.key), shipped)
 
 
 @asynccontextmanager
 async def running_nginx(directory: Path, nodes: list[Node], tls: TlsFiles) -> AsyncIterator[int]:
-    nginx = require("nginx", "nginx")
     https_port, http_port = free_port(), free_port()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "parley.conf").write_text(cluster_site(nodes, https_port, http_port, tls))
     (directory / "nginx.conf").write_text(nginx_main(directory))
-    log = directory / "error.log"
-    command = [nginx, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-e", str(log)]
-    check = subprocess.run(command + ["-t"], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        await _wait_listening(https_port, process, log)
+    async with nginx_process(directory, https_port):
         yield https_port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def replace_once(text: str, old: str, new: str) -> str:
+def replace_once(text: str, old: str, new: str, shipped: str = "contrib/nginx/parley.conf") -> str:
     """Fail loudly if the shipped file no longer has the line the test fills in."""
-    assert text.count(old) == 1, f"contrib/nginx/parley.conf should contain {old!r} exactly once"
+    assert text.count(old) == 1, f"{shipped} should contain {old!r} exactly once"
     return text.replace(old, new)
 
 
@@ -81,30 +81,37 @@ async def _wait_listening(port: int, process: subprocess.Popen, log: Path) -> No
 
 
 @asynccontextmanager
-async def running_nginx(directory: Path, parley_port: int, cert: Path, key: Path) -> AsyncIterator[tuple[int, int]]:
-    """nginx serving the shipped config; yields (https_port, http_port)."""
+async def nginx_process(directory: Path, port: int) -> AsyncIterator[None]:
+    """nginx on `directory`'s nginx.conf (checked with -t first), until it listens on `port`;
+    stopped (SIGTERM: its fast shutdown, then SIGKILL after 10 s) when the block ends."""
     nginx = require("nginx", "nginx")
-    https_port, http_port = free_port(), free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "parley.conf").write_text(nginx_site(parley_port, https_port, http_port, cert, key))
-    (directory / "nginx.conf").write_text(nginx_main(directory))
     log = directory / "error.log"
     command = [nginx, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-e", str(log)]
     check = subprocess.run(command + ["-t"], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     try:
-        await _wait_listening(https_port, process, log)
-        yield https_port, http_port
+        await _wait_listening(port, process, log)
+        yield
     finally:
-        process.terminate()   # SIGTERM: nginx's fast shutdown
+        process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+
+
+@asynccontextmanager
+async def running_nginx(directory: Path, parley_port: int, cert: Path, key: Path) -> AsyncIterator[tuple[int, int]]:
+    """nginx serving the shipped config; yields (https_port, http_port)."""
+    https_port, http_port = free_port(), free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "parley.conf").write_text(nginx_site(parley_port, https_port, http_port, cert, key))
+    (directory / "nginx.conf").write_text(nginx_main(directory))
+    async with nginx_process(directory, https_port):
+        yield https_port, http_port
 
 
 def caddy_config(directory: Path, parley_port: int, https_port: int, http_port: int, cert: Path, key: Path) -> str:
