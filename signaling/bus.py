@@ -57,6 +57,9 @@ return 0
 CONNECTION_ERRORS = (OSError, coredis.exceptions.ConnectionError,
                      TimeoutError, EOFError, trio.BrokenResourceError, trio.ClosedResourceError,
                      anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+# What a request made through the client can raise besides: while a lost connection is being torn
+# down, `_client` is still set but coredis' pool has exited, and it says so with a RuntimeError.
+CALL_ERRORS = CONNECTION_ERRORS + (RuntimeError, coredis.exceptions.RedisError)
 
 
 BATCH_MAX = 512           # posted messages published together at most
@@ -195,7 +198,7 @@ class Bus:
         with trio.move_on_after(LEASE_TIMEOUT):
             try:
                 return bool(await client.eval(_LEASE_SCRIPT, keys=[key], args=[self.node, ttl_ms]))
-            except CONNECTION_ERRORS:
+            except CALL_ERRORS:
                 pass
         return False
 
@@ -207,7 +210,7 @@ class Bus:
         with trio.move_on_after(LEASE_TIMEOUT):
             try:
                 await client.eval(_RELEASE_SCRIPT, keys=[f"{self.channel}:lease:{name}"], args=[self.node])
-            except CONNECTION_ERRORS:
+            except CALL_ERRORS:
                 pass
 
     async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
@@ -219,7 +222,7 @@ class Bus:
         try:
             with trio.fail_after(EVAL_TIMEOUT):
                 return await client.eval(script, keys=keys, args=args)
-        except (CONNECTION_ERRORS + (trio.TooSlowError, coredis.exceptions.RedisError)) as exc:
+        except (CALL_ERRORS + (trio.TooSlowError,)) as exc:
             raise BusUnavailable(str(exc) or type(exc).__name__) from None
 
     # -- the connection ---------------------------------------------------------------------------

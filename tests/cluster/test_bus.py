@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 import trio
 
 from server.cluster import attach
@@ -178,3 +179,20 @@ async def test_an_app_password_revoked_on_a_is_forgotten_by_b_over_the_bus(nodes
     await wait_until(lambda: b.ctx.passwords.generation("participant1") > before)
     async with httpx.AsyncClient(base_url=b.url, auth=("participant1", app_password)) as client:
         assert (await client.get(USER_PATH, headers=OCS)).status_code == 401
+
+
+async def test_a_request_to_redis_during_the_teardown_of_a_lost_connection_is_unavailable(redis):
+    """While a lost connection is torn down the bus still holds its client, whose pool has exited
+    (coredis then raises RuntimeError): the login limits must fall back, not answer 500."""
+    import coredis
+
+    from signaling.bus import Bus, BusUnavailable
+    bus = Bus(redis.url, lambda message: None, lambda: None)
+    client = coredis.Redis.from_url(redis.url)
+    async with client:
+        assert await client.ping()
+    bus._client = client   # what `run` holds between the pool's exit and its `finally`
+    with pytest.raises(BusUnavailable):
+        await bus.eval("return 1", [], [])
+    assert await bus.lease("housekeeping", 1000) is False
+    await bus.release("housekeeping")   # best effort: no error either
