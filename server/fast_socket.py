@@ -174,15 +174,26 @@ class FastWebSocket:
 
     # -- writing -------------------------------------------------------------------------------
 
+    # Each checks before encoding: once a close went either way, wsproto's codec (deflate)
+    # refuses to encode, and a message for a closed socket must be ConnectionClosed (it goes back
+    # to the resume queue), whichever codec the connection has.
+
     async def send_text(self, text: str) -> None:
+        self._check_open()
         await self._write(self._codec.text(text))  # type: ignore[union-attr]
 
     async def send_many(self, texts: list[str]) -> None:
         """Several text messages in one write (all of them, or ConnectionClosed)."""
+        self._check_open()
         await self._write(self._codec.texts(texts))  # type: ignore[union-attr]
 
     async def send_bytes(self, data: bytes) -> None:
+        self._check_open()
         await self._write(self._codec.binary(data))  # type: ignore[union-attr]
+
+    def _check_open(self) -> None:
+        if self._dead or self.closed:
+            raise ConnectionClosed()
 
     async def _write(self, data: bytes | memoryview, *, check: bool = True, quiet: bool = False,
                      timeout: float | None = None) -> None:

@@ -88,6 +88,21 @@ async def test_permessage_deflate_is_negotiated_and_frames_are_compressed(p1, us
     assert first_frame[0] == 0xC1      # FIN, RSV1 (compressed), text
 
 
+async def test_bye_and_close_in_one_write_on_a_deflate_socket_is_no_error(p1, users, caplog):
+    """The browser's bye and its close frame can arrive in one read: the close is answered first,
+    after which wsproto's (deflate) codec refuses to encode; the bye's answer must then count as
+    a message to a closed socket, not an error in the connection."""
+    client = await RawClient.open(users, extensions=[PerMessageDeflate()])
+    await client.hello(p1)
+    await client.stream.send_all(client.ws.send(TextMessage(json.dumps({"type": "bye", "bye": {}})))
+                                 + client.ws.send(CloseConnection(code=1000)))
+    while not isinstance(event := await client.next_event(), CloseConnection):
+        pass
+    assert event.code == 1000
+    await trio.sleep(0.2)   # let the connection's task finish (an error would be logged by then)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 async def test_ping_is_answered_with_its_payload(users):
     client = await RawClient.open(users)
     await client.put(Ping(payload=b"are you there"))

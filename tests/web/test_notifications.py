@@ -123,6 +123,44 @@ async def test_mentions_notify_other_group_messages_only_count_and_a_click_opens
     await in_browser(scenario, users.url, post, one_to_one)
 
 
+@pytest.mark.usefixtures("browser_available")
+async def test_messages_a_poll_brings_after_the_tab_was_hidden_stay_unread(users, p1, p2):
+    """A poll sent from a visible tab lets the server mark what it finds at once as read; when the
+    tab hides before the answer comes (here: the poll is held until a post landed), the page puts
+    the marker back, so the room still counts that message unread."""
+    token = await p1.create_room(2, name="Held", invite="attendees1")
+
+    def scenario(browser, url, post):
+        from playwright.sync_api import expect
+        two = watched_page(browser, "participant2", url)
+        log_in(two, "participant2")
+        held = []
+        polls = lambda u: f"/chat/{token}?" in u and "lookIntoFuture=1" in u   # noqa: E731
+        two.route(polls, lambda route: route.continue_() if held else held.append(route))   # the first only
+        two.goto(f"/call/{token}")
+        for _ in range(200):
+            if held:
+                break
+            two.wait_for_timeout(50)
+        assert held and "setReadMarker=1" in held[0].request.url   # sent while visible
+        two.evaluate(SET_HIDDEN, True)
+        post(token, "Arrived behind your back")
+        held[0].continue_()
+        expect(messages(two).last).to_contain_text("Arrived behind your back")
+        browser.assert_no_console_errors()
+
+    def post(room, text):
+        trio.from_thread.run(_post, p1, room, text)
+
+    await in_browser(scenario, users.url, post)
+    for _ in range(100):   # the page's correction is a request of its own, after the render
+        rooms = {room["token"]: room for room in (await p2.get("/room")).data}
+        if rooms[token]["unreadMessages"] == 1:
+            break
+        await trio.sleep(0.05)
+    assert rooms[token]["unreadMessages"] == 1
+
+
 async def _post(actor, token, text):
     r = await actor.post(f"/chat/{token}", message=text)
     assert r.status == 201, r.text

@@ -147,9 +147,11 @@ export class Chat {
     const signal = this.aborter.signal;
     while (!signal.aborted) {
       try {
+        const cursor = this.newestId;
+        const marks = this.readParam;
         const reply = await api.get(`/chat/${this.token}`, {
-          lookIntoFuture: 1, lastKnownMessageId: this.newestId, timeout: this.pollTimeout, limit: PAGE,
-          setReadMarker: this.readParam, lastCommonReadId: this.oneToOne ? this.commonRead : undefined,
+          lookIntoFuture: 1, lastKnownMessageId: cursor, timeout: this.pollTimeout, limit: PAGE,
+          setReadMarker: marks, lastCommonReadId: this.oneToOne ? this.commonRead : undefined,
         }, { signal });
         backoff = 1000;
         if (reply.status === 200 && Array.isArray(reply.data)) {
@@ -157,6 +159,9 @@ export class Chat {
           const fresh = this.render(reply.data, {});
           if (stick) this.scrollToBottom();
           fresh.filter((m) => !this.isMine(m) && !HIDDEN.has(m.systemMessage)).forEach((m) => this.onArrived?.(m));
+          // Sent from a visible tab, the poll let the server mark what it found at once as read;
+          // if the tab was hidden before the answer came, nobody saw those: put the marker back.
+          if (marks && document.hidden && fresh.length) this.keepUnreadAfter(cursor);
         }
         this.commonReadFrom(reply);
       } catch (error) {
@@ -409,6 +414,17 @@ export class Chat {
       this.commonReadFrom(reply);
     } catch (error) {
       console.warn("could not move the read marker", error);
+    }
+  }
+
+  // Move the read marker back to `id` (the poll's cursor): what came after it is unseen.
+  async keepUnreadAfter(id) {
+    if (this.me.actorType !== "users" || !id) return;
+    try {
+      await api.post(`/chat/${this.token}/read`, { lastReadMessage: id });
+      if (!document.hidden) this.markRead();   // the tab came back meanwhile: seen after all
+    } catch (error) {
+      console.warn("could not keep messages unread", error);
     }
   }
 
