@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from . import chat_state
+
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
@@ -181,24 +183,11 @@ def read_marker(conn: sqlite3.Connection, user_id: str, room_id: int) -> int:
     return row["last_read_id"] if row else 0
 
 
-def _seq_at(conn: sqlite3.Connection, room_id: int, message_id: int) -> int:
-    """The sequence number of the room's newest message with id <= message_id (0 if none)."""
-    row = conn.execute("SELECT seq FROM messages WHERE room_id = ? AND id <= ? ORDER BY id DESC LIMIT 1",
-                       (room_id, message_id)).fetchone()
-    return row["seq"] if row else 0
-
-
 def unread_count(conn: sqlite3.Connection, room_id: int, user_id: str, last_message_id: int) -> int:
-    """Messages after the user's read marker (all of them without a marker, as in Talk).
-
-    Three indexed lookups (the marker, and the sequence numbers at the marker and at the newest
-    message), so the cost does not grow with the history or with the number of unread messages."""
-    if last_message_id == 0:
-        return 0
-    marker = read_marker(conn, user_id, room_id)
-    if marker >= last_message_id:
-        return 0
-    return _seq_at(conn, room_id, last_message_id) - _seq_at(conn, room_id, marker)
+    """Messages after the user's read marker (all of them without a marker, as in Talk): a
+    difference of per-room sequence numbers found through indexes (chat_state.read_states), so
+    the cost does not grow with the history or with the number of unread messages."""
+    return chat_state.read_states(conn, user_id, [(room_id, last_message_id)])[room_id].unread
 
 
 def mention_candidates(conn: sqlite3.Connection, room_id: int) -> list[tuple[str, str]]:

@@ -97,6 +97,18 @@ def participants(conn: sqlite3.Connection, room_id: int) -> list[Participant]:
     return [_participant(r) for r in rows]
 
 
+def participants_of_rooms(conn: sqlite3.Connection, room_ids: list[int]) -> dict[int, list[Participant]]:
+    """Room id → its participants (in id order), for any number of rooms in one query per 500."""
+    found: dict[int, list[Participant]] = {room_id: [] for room_id in room_ids}
+    for start in range(0, len(room_ids), 500):
+        chunk = room_ids[start:start + 500]
+        rows = conn.execute(f"SELECT * FROM participants WHERE room_id IN ({','.join('?' * len(chunk))}) "
+                            "ORDER BY room_id, id", chunk)
+        for row in rows:
+            found[row["room_id"]].append(_participant(row))
+    return found
+
+
 def participant_of_user(conn: sqlite3.Connection, room_id: int, user_id: str) -> Participant | None:
     row = conn.execute("SELECT * FROM participants WHERE room_id = ? AND user_id = ?", (room_id, user_id)).fetchone()
     return _participant(row) if row else None

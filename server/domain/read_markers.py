@@ -50,17 +50,3 @@ async def mark_unread(ctx: Ctx, actor: Actor, token: str) -> int:
         chat_state.set_marker(conn, user_id, room.id, value)
         return chat_state.common_read(conn, room.id)
     return await ctx.db.run(unit)
-
-
-def room_fields(conn: sqlite3.Connection, room: Room, user_id: str | None) -> dict[str, Any]:
-    """lastReadMessage, unreadMention, unreadMentionDirect, lastCommonReadMessage of the room
-    object (unreadMessages stays where it was computed before, room_view.py)."""
-    if user_id is None:
-        return {"lastReadMessage": 0, "unreadMention": False, "unreadMentionDirect": False,
-                "lastCommonReadMessage": chat_state.common_read(conn, room.id)}
-    marker = chat_state.marker_row(conn, user_id, room.id)
-    mentioned = chat_state.mentioned_after(conn, user_id, room.id, marker if marker is not None else 0)
-    return {"lastReadMessage": marker if marker is not None else NEVER_SET, "unreadMention": mentioned,
-            "unreadMentionDirect": mentioned, "lastCommonReadMessage": chat_state.common_read(conn, room.id)}
-
-

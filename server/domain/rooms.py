@@ -16,7 +16,7 @@ from . import system_messages as system
 from .chat_post import Author, Outbox, author_of
 from .context import Actor, Ctx
 from .errors import BadParameter, Forbidden, GroupNotFound, NotAllowedHere, UserNotFound
-from .room_view import last_messages, room_object
+from .room_view import RoomFacts, gather, reduced_room_object, room_object
 
 MAX_ROOM_NAME = 200
 
@@ -28,10 +28,9 @@ def valid_room_name(name: str | None) -> str:
     return name
 
 
-def _view(ctx: Ctx, conn: sqlite3.Connection, room, me, actor: Actor,
-          last_message: dict[str, Any] | None) -> dict[str, Any]:
-    return room_object(conn, room, me, actor, ctx.hub.presence, ctx.now(), ctx.config.active_window,
-                       ctx.config.session_timeout, last_message)
+def _view(ctx: Ctx, room, me, actor: Actor, facts: RoomFacts) -> dict[str, Any]:
+    return room_object(room, me, actor, ctx.hub.presence, ctx.now(), ctx.config.active_window,
+                       ctx.config.session_timeout, facts)
 
 
 async def create_room(ctx: Ctx, actor: Actor, room_type: int | None, invite: str, name: str | None
@@ -92,12 +91,9 @@ async def list_rooms(ctx: Ctx, actor: Actor) -> list[dict[str, Any]]:
 
     def unit(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         rooms = rooms_db.rooms_of_user(conn, me)
-        last = last_messages(conn, rooms)
-        result = []
-        for room in rooms:
-            row = rooms_db.participant_of_user(conn, room.id, me)
-            result.append(_view(ctx, conn, room, row, actor, last.get(room.id)))
-        return result
+        facts = gather(conn, rooms, me)
+        return [_view(ctx, room, next(p for p in facts.participants[room.id] if p.user_id == me), actor, facts)
+                for room in rooms]
     return await ctx.db.run(unit)
 
 
@@ -105,8 +101,9 @@ async def get_room(ctx: Ctx, actor: Actor, token: str) -> dict[str, Any]:
     def unit(conn: sqlite3.Connection) -> dict[str, Any]:
         room = access.visible_room(conn, actor, token)
         me = access.participant_or_view(conn, actor, room)
-        last = last_messages(conn, [room]).get(room.id) if me is not None else None
-        return _view(ctx, conn, room, me, actor, last)
+        if me is None:
+            return reduced_room_object(room)
+        return _view(ctx, room, me, actor, gather(conn, [room], actor.user_id))
     return await ctx.db.run(unit)
 
 

@@ -86,18 +86,23 @@ async def test_unread_fields_read_no_history(users, p1, p2):
         await send(p1, token, f"m{i} @participant2")
 
     def plans(conn):
-        from server.domain import read_markers
+        from storage import chat_state
         from storage import rooms as rooms_db
         statements: list[str] = []
         room = rooms_db.room_by_token(conn, token)
+        other = rooms_db.room_by_token(conn, second)
         conn.set_trace_callback(statements.append)
-        fields = read_markers.room_fields(conn, room, "participant2")
+        states = chat_state.read_states(conn, "participant2", [(room.id, room.last_message_id),
+                                                               (other.id, other.last_message_id)])
         conn.set_trace_callback(None)
-        return fields, [(s, conn.execute("EXPLAIN QUERY PLAN " + s).fetchall()) for s in statements]
-    fields, query_plans = await users.ctx.db.run(plans)
-    assert fields["unreadMention"] is True
+        return states[room.id], [(s, conn.execute("EXPLAIN QUERY PLAN " + s).fetchall()) for s in statements]
+    second = await room_with_role(p1, p2, "user")
+    state, query_plans = await users.ctx.db.run(plans)
+    assert state.mentioned is True and state.unread == 20 and state.marker is None
+    assert len(query_plans) == 3   # the markers, then one row of probes per room (SQLite's way)
     for statement, plan in query_plans:
         for row in plan:
             detail = row["detail"]
             # Index searches only: no scan of messages, participants or markers, no sort.
-            assert not detail.startswith("SCAN") and "TEMP B-TREE" not in detail, (statement, detail)
+            assert detail == "SCAN CONSTANT ROW" or not detail.startswith("SCAN"), (statement, detail)
+            assert "TEMP B-TREE" not in detail, (statement, detail)

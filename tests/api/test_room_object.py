@@ -239,3 +239,25 @@ async def test_tokens_and_session_ids_have_the_talk_shapes(p1, guest):
     assert all(re.fullmatch(r"[abcdefghijkmnopqrstuvwxyz23456789]{8}", t) for t in tokens)
     session = (await guest.join(tokens.pop())).data["sessionId"]
     assert re.fullmatch(r"[A-Za-z0-9+/]{255}", session)
+
+
+async def test_room_list_gives_each_room_its_own_reading_state(p1, p2):
+    """The list gathers every room's participants, unread count, mention flag and markers at once
+    (server/domain/room_view.py): each room must still get its own."""
+    marked, fresh, read = [await p1.create_room(2, name=n, invite="attendees1") for n in ("a", "b", "c")]   # holds p2
+    ids = {}
+    for token, texts in ((marked, ["one", "two @participant2", "three"]), (fresh, ["x", "y"]), (read, ["z"])):
+        for text in texts:
+            r = await p1.post(f"/chat/{token}", message=text)
+            assert r.status == 201, r.text
+            ids.setdefault(token, []).append(r.data["id"])
+    assert (await p2.post(f"/chat/{marked}/read", lastReadMessage=ids[marked][0])).status == 200
+    assert (await p2.post(f"/chat/{read}/read", lastReadMessage=ids[read][0])).status == 200
+    rooms = {r["token"]: r for r in await p2.rooms()}
+    got = {t: (rooms[t]["unreadMessages"], rooms[t]["unreadMention"], rooms[t]["lastReadMessage"],
+               rooms[t]["participants"].keys()) for t in (marked, fresh, read)}
+    assert got == {marked: (2, True, ids[marked][0], {"participant1", "participant2"}),
+                   fresh: (2, False, -1, {"participant1", "participant2"}),
+                   read: (0, False, ids[read][0], {"participant1", "participant2"})}
+    # The common marker counts the users that have a marker: here p2 alone.
+    assert [rooms[t]["lastCommonReadMessage"] for t in (marked, fresh, read)] == [ids[marked][0], 0, ids[read][0]]
