@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -176,6 +177,15 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
         await fanout.park(nursery, await cluster.last_id())
         per_node = [await node.waiters() for node in cluster.nodes]
         gc_pause = [0.0, 0.0]
+        gc_runs = [[0, 0, 0], [0, 0, 0]]   # collections per generation, all measured rounds
+        gc_longest = [0.0, 0.0]
+        spy = None
+        if args.py_spy_wake and not os.path.exists(f"{args.py_spy_wake}.{mode}"):
+            # the node woken over the bus in "two" (B), the only one in "one" (A); stopped after the rounds
+            node = cluster.nodes[1 if mode == "two" else 0]
+            spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "500",
+                                    "--nonblocking", "-o", f"{args.py_spy_wake}.{mode}", "-p", str(node.process.pid)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for number in range(1 + args.wake_rounds):
             await spread.wait_parked(args.polls)
             for node in cluster.nodes:
@@ -189,7 +199,13 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
                 each += arrivals
                 rounds_cpu.append(cpu)
                 for i, node in enumerate(cluster.nodes):   # collection pauses during the round
-                    gc_pause[i] += (await node.gc())["total_pause_ms"] / args.wake_rounds
+                    figures = await node.gc()
+                    gc_pause[i] += figures["total_pause_ms"] / args.wake_rounds
+                    gc_runs[i] = [a + b for a, b in zip(gc_runs[i], figures["collections"])]
+                    gc_longest[i] = max(gc_longest[i], max(figures["max_pause_ms"]))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await trio.to_thread.run_sync(spy.wait)
         await spread.wait_parked(args.polls)
         nursery.cancel_scope.cancel()
     for conn in fanout.connections:
@@ -203,7 +219,8 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
             "last_p50_ms": ms(percentile(last, 50)), "last_max_ms": ms(max(last)),
             "each_p50_ms": ms(percentile(each, 50)), "cpu_ms_per_round": used,
             "nodes_cpu_us_per_poll": round((used["node_a"] + used["node_b"]) * 1000 / args.polls),
-            "gc_pause_ms_per_round": [round(p, 1) for p in gc_pause]}
+            "gc_pause_ms_per_round": [round(p, 1) for p in gc_pause],
+            "gc_collections": gc_runs, "gc_longest_pause_ms": gc_longest}
 
 
 # -- hop: a cross-node wake-up over Redis ---------------------------------------------------------
@@ -427,6 +444,8 @@ def main() -> None:
     parser.add_argument("--only", default="rwhf", help="cases: r(ps) w(ake) h(op) f(anout)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--no-pin", action="store_true", help="let the kernel place the nodes (no CPU affinity)")
+    parser.add_argument("--py-spy-wake", help="profile the woken node during the wake rounds into FILE.one / "
+                                              "FILE.two (collapsed stacks; node B in two-node mode)")
     parser.add_argument("--py-spy", help="profile node A during the first one-node rps run into this file "
                                          "(collapsed stacks; needs `.venv/bin/pip install py-spy`)")
     args = parser.parse_args()

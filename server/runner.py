@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 from functools import partial
 from typing import Callable
@@ -63,7 +64,17 @@ def tune_gc() -> None:
     frozen out of every collection."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(5_000, 2, 1000)
+    gc.set_threshold(*_thresholds())
+
+
+def _thresholds() -> tuple[int, int, int]:
+    """(5000, 2, 1000), or PARLEY_GC_THRESHOLDS="a,b,c" (for measuring other settings)."""
+    given = os.environ.get("PARLEY_GC_THRESHOLDS", "")
+    try:
+        a, b, c = (int(part) for part in given.split(","))
+        return a, b, c
+    except ValueError:
+        return 5_000, 2, 1000
 
 
 def hypercorn_config(bind: str, tls: tuple[str, str] | None = None, redirect_bind: str = "") -> HyperConfig:

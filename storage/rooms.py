@@ -19,10 +19,33 @@ def _participant(row: sqlite3.Row) -> Participant:
                        row["session_id"], row["last_ping"], bool(row["in_call"]))
 
 
+# A participant row next to its room's columns in one result row (the two tables share names).
+_P_COLUMNS = ("p.id AS p_id, p.room_id AS p_room_id, p.user_id AS p_user_id, p.participant_type AS p_type, "
+              "p.session_id AS p_session_id, p.last_ping AS p_last_ping, p.in_call AS p_in_call")
+
+
+def _joined_participant(row: sqlite3.Row) -> Participant | None:
+    if row["p_id"] is None:
+        return None
+    return Participant(row["p_id"], row["p_room_id"], row["p_user_id"], ParticipantType(row["p_type"]),
+                       row["p_session_id"], row["p_last_ping"], bool(row["p_in_call"]))
+
+
 # -- rooms -------------------------------------------------------------------------------------
 
 def room_by_token(conn: sqlite3.Connection, token: str) -> Room | None:
     return _room(conn.execute("SELECT * FROM rooms WHERE token = ?", (token,)).fetchone())
+
+
+def room_and_user_row(conn: sqlite3.Connection, token: str, user_id: str) -> tuple[Room | None, Participant | None]:
+    """The room of `token` and `user_id`'s participant row in it (None when it has none), in one
+    query: every chat poll asks this, and on PostgreSQL each query is a round trip."""
+    row = conn.execute(f"SELECT r.*, {_P_COLUMNS} FROM rooms r "
+                       "LEFT JOIN participants p ON p.room_id = r.id AND p.user_id = ? WHERE r.token = ?",
+                       (user_id, token)).fetchone()
+    if row is None:
+        return None, None
+    return _room(row), _joined_participant(row)
 
 
 def room_by_id(conn: sqlite3.Connection, room_id: int) -> Room | None:
@@ -213,6 +236,20 @@ def cookie_session(conn: sqlite3.Connection, cookie_hash: str, token: str) -> Se
     row = conn.execute("SELECT session_id FROM cookie_sessions WHERE cookie_hash = ? AND token = ?",
                        (cookie_hash, token)).fetchone()
     return SessionId(row["session_id"]) if row else None
+
+
+def cookie_session_row(conn: sqlite3.Connection, cookie_hash: str, token: str) -> tuple[Room, Participant] | None:
+    """The participant row of the session a browser cookie holds for `token`, with that row's
+    room (which the caller must check: a stale cookie may point into another room), in one query."""
+    row = conn.execute(f"SELECT r.*, {_P_COLUMNS} FROM cookie_sessions c "
+                       "JOIN participants p ON p.session_id = c.session_id JOIN rooms r ON r.id = p.room_id "
+                       "WHERE c.cookie_hash = ? AND c.token = ? AND c.session_id <> ''",
+                       (cookie_hash, token)).fetchone()
+    if row is None:
+        return None
+    room, participant = _room(row), _joined_participant(row)
+    assert room is not None and participant is not None
+    return room, participant
 
 
 def set_cookie_session(conn: sqlite3.Connection, cookie_hash: str, token: str, session_id: str) -> None:

@@ -23,13 +23,19 @@ def require_user(actor: Actor) -> str:
 def visible_room(conn: sqlite3.Connection, actor: Actor, token: str) -> Room:
     """L1: public rooms are visible to anyone; other rooms only to users with a participant row.
     The same RoomNotFound for missing and hidden rooms."""
-    room = rooms_db.room_by_token(conn, token)
+    return _visible_room_and_row(conn, actor, token)[0]
+
+
+def _visible_room_and_row(conn: sqlite3.Connection, actor: Actor, token: str) -> tuple[Room, Participant | None]:
+    """`visible_room`, with the user's participant row (None for guests and non-members)."""
+    if actor.user_id is None:
+        room, row = rooms_db.room_by_token(conn, token), None
+    else:
+        room, row = rooms_db.room_and_user_row(conn, token, actor.user_id)
     if room is None:
         raise RoomNotFound()
-    if room.type == RoomType.PUBLIC:
-        return room
-    if actor.user_id is not None and rooms_db.participant_of_user(conn, room.id, actor.user_id):
-        return room
+    if room.type == RoomType.PUBLIC or row is not None:
+        return room, row
     raise RoomNotFound()
 
 
@@ -65,8 +71,7 @@ def participant_or_view(conn: sqlite3.Connection, actor: Actor, room: Room) -> P
 def moderated_room(conn: sqlite3.Connection, actor: Actor, token: str) -> tuple[Room, Participant]:
     """404 (not visible, or no row) before 403 (not a moderator), as Talk orders them."""
     require_user(actor)
-    room = visible_room(conn, actor, token)
-    me = own_participant(conn, actor, room)
+    room, me = _visible_room_and_row(conn, actor, token)   # a user: `me` is its own row
     if me is None:
         raise RoomNotFound()
     if not me.type.is_moderator:
@@ -92,10 +97,10 @@ class SessionAccess:
 
 def session_room(conn: sqlite3.Connection, actor: Actor, token: str) -> SessionAccess | None:
     """L3: the room of the caller's live session for this token, or None."""
-    session = cookie_session(conn, actor, token)
-    if not session:
+    if actor.cookie_hash is None:
         return None
-    return session_in_room(conn, session, token, actor.user_id)
+    found = rooms_db.cookie_session_row(conn, actor.cookie_hash, token)
+    return _session_access(*found, token, actor.user_id) if found is not None else None
 
 
 def session_in_room(conn: sqlite3.Connection, session_id: str, token: str, user_id: str | None
@@ -103,10 +108,14 @@ def session_in_room(conn: sqlite3.Connection, session_id: str, token: str, user_
     """L3 for a known session id: its row, its owner and its room must all match, and guests and
     self-joined users only count in public rooms."""
     row = rooms_db.participant_by_session(conn, session_id)
-    if row is None or row.user_id != user_id:
+    if row is None:
         return None
     room = rooms_db.room_by_id(conn, row.room_id)
-    if room is None or room.token != token:
+    return _session_access(room, row, token, user_id) if room is not None else None
+
+
+def _session_access(room: Room, row: Participant, token: str, user_id: str | None) -> SessionAccess | None:
+    if row.user_id != user_id or room.token != token:
         return None
     if room.type != RoomType.PUBLIC and row.type in (ParticipantType.GUEST, ParticipantType.USER_SELF_JOINED):
         return None
@@ -120,8 +129,7 @@ def chat_room(conn: sqlite3.Connection, actor: Actor, token: str) -> tuple[Room,
         return access.room, access.participant
     if actor.user_id is None:
         raise RoomNotFound()
-    room = visible_room(conn, actor, token)
-    me = rooms_db.participant_of_user(conn, room.id, actor.user_id)
+    room, me = _visible_room_and_row(conn, actor, token)
     if me is None:
         raise RoomNotFound()
     return room, me
