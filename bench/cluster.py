@@ -169,7 +169,8 @@ class Spread:
 
 async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> dict:
     a, b = (node.port for node in cluster.nodes)
-    spread = Spread(cluster, [a] if mode == "one" else [a, b])
+    # "remote": every poll on B, the post on A (what the bus adds to a wake, without a second node's load)
+    spread = Spread(cluster, {"one": [a], "two": [a, b], "remote": [b]}[mode])
     poster = await Http.open(a)
     last, each, rounds_cpu = [], [], []
     async with trio.open_nursery() as nursery:
@@ -182,7 +183,7 @@ async def case_wake(cluster: Cluster, args: argparse.Namespace, mode: str) -> di
         spy = None
         if args.py_spy_wake and not os.path.exists(f"{args.py_spy_wake}.{mode}"):
             # the node woken over the bus in "two" (B), the only one in "one" (A); stopped after the rounds
-            node = cluster.nodes[1 if mode == "two" else 0]
+            node = cluster.nodes[0 if mode == "one" else 1]
             spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "500",
                                     "--nonblocking", "-o", f"{args.py_spy_wake}.{mode}", "-p", str(node.process.pid)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -312,7 +313,7 @@ async def run(args: argparse.Namespace) -> dict:
                 r = await case_rps(cluster, args, mode, script)
                 results["rps"].append(r)
                 print("rps ", json.dumps(r), flush=True)
-            for mode in modes if "w" in args.only else ():
+            for mode in (*modes, *(["remote"] if args.wake_remote else [])) if "w" in args.only else ():
                 w = await case_wake(cluster, args, mode)
                 results["wake"].append(w)
                 print("wake", json.dumps(w), flush=True)
@@ -395,7 +396,7 @@ def summary(results: dict) -> bool:
         verdict = "met" if best >= TARGET_RATIO else "MISSED"
         met &= best >= TARGET_RATIO
         print(f"{name}: two/one {spread_of(values)} (median {best}×, target ≥ {TARGET_RATIO}×): {verdict}")
-    for mode in ("one", "two"):
+    for mode in ("one", "two", "remote"):
         rps = [r for r in results["rps"] if r["mode"] == mode]
         if rps:
             print(f"  rps {mode}: {spread_of([r['rps'] for r in rps])} req/s; CPU per request: nodes "
@@ -444,6 +445,8 @@ def main() -> None:
     parser.add_argument("--only", default="rwhf", help="cases: r(ps) w(ake) h(op) f(anout)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--no-pin", action="store_true", help="let the kernel place the nodes (no CPU affinity)")
+    parser.add_argument("--wake-remote", action="store_true",
+                        help="also wake all polls parked on B with a post on A (the bus's part of a wake)")
     parser.add_argument("--py-spy-wake", help="profile the woken node during the wake rounds into FILE.one / "
                                               "FILE.two (collapsed stacks; node B in two-node mode)")
     parser.add_argument("--py-spy", help="profile node A during the first one-node rps run into this file "

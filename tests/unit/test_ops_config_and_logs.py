@@ -89,3 +89,16 @@ def test_notify_without_or_with_an_unusable_socket_is_a_quiet_no(tmp_path, monke
     assert not sd_notify.notify("READY=1")
     monkeypatch.setenv("NOTIFY_SOCKET", "vsock:2:1234")
     assert not sd_notify.notify("READY=1")
+
+
+def test_gc_thresholds_default_and_override(monkeypatch):
+    """PARLEY_GC_THRESHOLDS (for measuring collector settings) replaces the default three numbers;
+    anything else leaves the default."""
+    from server.runner import _thresholds
+    monkeypatch.delenv("PARLEY_GC_THRESHOLDS", raising=False)
+    assert _thresholds() == (5_000, 2, 1000)
+    monkeypatch.setenv("PARLEY_GC_THRESHOLDS", "20000,10,1000")
+    assert _thresholds() == (20_000, 10, 1000)
+    for wrong in ("20000,10", "a,b,c", ""):
+        monkeypatch.setenv("PARLEY_GC_THRESHOLDS", wrong)
+        assert _thresholds() == (5_000, 2, 1000)
