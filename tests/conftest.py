@@ -16,19 +16,31 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "PARLEY_TEST_DB=cluster mode only (tests/cluster_mode.py)")
 
 
-def _drives_chromium(item: pytest.Item) -> bool:
-    parts = item.path.parts
-    return "web" in parts[-2:-1] or ("sfu" in parts[-2:-1] and item.path.name.startswith("test_browser_"))
+# Browser tests whose Chromiums carry calls (camera, WebRTC, Janus): the heavy ones.
+CALL_FILES = {"test_calls.py", "test_call_features.py", "test_https_call.py", "test_accessibility.py"}
+
+
+def _chromium_group(item: pytest.Item) -> str | None:
+    """"chromium-calls" for a browser test with a call, "chromium" for another browser test."""
+    folder, name = item.path.parts[-2], item.path.name
+    if folder == "sfu" and name.startswith("test_browser_"):
+        return "chromium-calls"
+    if folder == "web":
+        return "chromium-calls" if name in CALL_FILES else "chromium"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` (`make test`) every test that drives Chromium runs on
-    one worker, one browser at a time: two Chromiums in calls on the 2-core CI box starve each
-    other and the servers, while API tests beside one browser test do not. Without xdist the
-    marker does nothing. In cluster mode, tests marked `single_node` are skipped."""
+    """Under `pytest -n N --dist loadgroup` (`make test`) the browser tests with calls run on one
+    worker, one at a time: two Chromiums in calls on the 2-core CI box starve each other and the
+    servers. The other browser tests (chat, settings, accessibility) are a second group: one of
+    them beside a call is like an API test beside it, and the two groups no longer queue behind
+    each other (one group made the default suite as long as all browser tests in a row). Without
+    xdist the marker does nothing. In cluster mode, tests marked `single_node` are skipped."""
     for item in items:
-        if _drives_chromium(item):
-            item.add_marker(pytest.mark.xdist_group("chromium"))
+        group = _chromium_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
         if cluster_mode.wanted():
             marker = item.get_closest_marker("single_node")
             if marker is not None:
