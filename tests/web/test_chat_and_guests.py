@@ -129,3 +129,50 @@ async def _one_to_one_with_two_messages(p1):
         r = await p1.post(f"/chat/{token}", message=text)
         assert r.status == 201
 
+
+
+@pytest.mark.usefixtures("browser_available")
+async def test_an_older_room_answer_arriving_last_does_not_undo_a_newer_one(users, p1, p2):
+    """The open room refreshes on every participants event; under load the answers can arrive out
+    of order. Here the answer to a refresh asked before p2 started a call is held until the
+    refresh after it has shown "Join call": it must not put "Start call" back."""
+    token = await p1.create_room(2, name="Ordered", invite="attendees1")
+
+    def scenario(browser, url, act):
+        from playwright.sync_api import expect
+        one = browser.page("participant1", url)
+        log_in(one, "participant1")
+        one.goto(f"/call/{token}")
+        expect(one.locator(".room[data-signaling]")).to_have_count(1)
+        held = []
+
+        def hold_first(route):
+            if held or route.request.method != "GET":
+                route.continue_()
+            else:
+                held.append((route, route.fetch()))   # the server's answer now, delivered later
+        one.route(lambda u: u.split("?")[0].endswith(f"/room/{token}"), hold_first)
+        act("join")            # p2's session: an event, and a refresh whose answer is held
+        for _ in range(200):
+            if held:
+                break
+            one.wait_for_timeout(50)
+        assert held, "the page did not refresh the room after p2 joined"
+        assert held[0][1].json()["ocs"]["data"]["hasCall"] is False
+        act("call")            # p2 starts a call: the next refresh shows it
+        expect(one.get_by_role("button", name="Join call")).to_be_visible(timeout=15_000)
+        with one.expect_response(lambda r: r.url.split("?")[0].endswith(f"/room/{token}")):
+            held[0][0].fulfill(response=held[0][1])
+        one.wait_for_timeout(300)   # let the page handle it (an undo would show by then)
+        expect(one.get_by_role("button", name="Join call")).to_be_visible()
+        browser.assert_no_console_errors()
+
+    def act(what):
+        async def run():
+            if what == "join":
+                assert (await p2.join(token)).status == 200
+            else:
+                assert (await p2.post(f"/call/{token}")).status == 200
+        trio.from_thread.run(run)
+
+    await in_browser(scenario, users.url, act)

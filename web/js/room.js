@@ -231,10 +231,16 @@ export class RoomView {
     }
   }
 
+  // Refreshes overlap (an event per change, plus the timer) and their answers can arrive out of
+  // order under load: only the newest request's answer is applied, or an older one read before a
+  // call started could put "Start call" back after the newer one said "Join call".
   async refresh() {
     if (this.closed) return;
+    const asked = this.asked = (this.asked || 0) + 1;
     try {
-      this.room = (await api.get(`/room/${this.token}`)).data;
+      const room = (await api.get(`/room/${this.token}`)).data;
+      if (asked !== this.asked || this.closed) return;
+      this.room = room;
       this.renderHeader();
       await this.refreshParticipants();
       this.onRoomsChanged?.();
@@ -245,8 +251,11 @@ export class RoomView {
 
   async refreshParticipants() {
     if (!this.isGuest && !this.closed) {
+      const asked = this.askedParticipants = (this.askedParticipants || 0) + 1;
       try {
-        this.participants = (await api.get(`/room/${this.token}/participants`)).data;
+        const participants = (await api.get(`/room/${this.token}/participants`)).data;
+        if (asked !== this.askedParticipants) return;   // a newer answer is coming (see refresh)
+        this.participants = participants;
       } catch (error) {
         if (!(error instanceof ApiError && error.status === 404)) console.warn("participants failed", error);
       }
