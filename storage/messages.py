@@ -9,7 +9,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from . import chat_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +180,6 @@ def read_marker(conn: sqlite3.Connection, user_id: str, room_id: int) -> int:
     row = conn.execute("SELECT last_read_id FROM read_markers WHERE user_id = ? AND room_id = ?",
                        (user_id, room_id)).fetchone()
     return row["last_read_id"] if row else 0
-
-
-def unread_count(conn: sqlite3.Connection, room_id: int, user_id: str, last_message_id: int) -> int:
-    """Messages after the user's read marker (all of them without a marker, as in Talk): a
-    difference of per-room sequence numbers found through indexes (chat_state.read_states), so
-    the cost does not grow with the history or with the number of unread messages."""
-    return chat_state.read_states(conn, user_id, [(room_id, last_message_id)])[room_id].unread
 
 
 def mention_candidates(conn: sqlite3.Connection, room_id: int) -> list[tuple[str, str]]:

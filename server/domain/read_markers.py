@@ -1,11 +1,11 @@
 """Read markers set by clients (talk-chat-later.md §7.1, §7.2) and the unread fields of the room
 object (§7.3). Counting never scans the history: unread messages are a difference of per-room
-sequence numbers (storage/messages.py) and the mention flags one index probe (storage/chat_state.py).
+sequence numbers and the mention flags one index probe (storage/chat_state.py `read_states`,
+gathered for a whole room list by room_view.py).
 """
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from storage import chat_state
 from storage.records import Room

@@ -189,11 +189,11 @@ async def test_unread_count_cost_does_not_grow_with_history(users, p1):
         await send(p1, token, f"m{i}")
 
     def plans(conn):
-        from storage import messages as messages_db
+        from storage import chat_state
         statements = []
         conn.set_trace_callback(statements.append)
         room = conn.execute("SELECT * FROM rooms WHERE token = ?", (token,)).fetchone()
-        count = messages_db.unread_count(conn, room["id"], "participant1", room["last_message_id"])
+        count = chat_state.read_states(conn, "participant1", [(room["id"], room["last_message_id"])])[room["id"]].unread
         conn.set_trace_callback(None)
         return count, [conn.execute("EXPLAIN QUERY PLAN " + s).fetchall() for s in statements]
     count, query_plans = await users.ctx.db.run(plans)

@@ -56,6 +56,13 @@ class RawClient:
                 if event.message_finished:
                     return json.loads("".join(parts))
 
+    async def join(self, token: str, session: str) -> None:
+        """Join the room with the Talk session `session`, until the join is answered."""
+        await self.put(TextMessage(json.dumps({"type": "room", "id": "r", "room": {"roomid": token,
+                                                                               "sessionid": session}})))
+        while (await self.next_message()).get("id") != "r":
+            pass
+
     async def hello(self, actor) -> dict:
         ticket = (await settings(actor))["ticket"]
         await self.put(TextMessage(json.dumps({"type": "hello", "id": "h", "hello": {"version": "1.0", "auth": {
@@ -167,10 +174,7 @@ async def test_half_open_client_is_detached_and_its_session_resumable(tmp_path):
         s1, s2 = await joined(p1, token), await joined(p2, token)
         client = await RawClient.open(server)
         hello = await client.hello(p1)
-        await client.put(TextMessage(json.dumps({"type": "room", "id": "r", "room": {"roomid": token,
-                                                                                    "sessionid": s1}})))
-        while (await client.next_message()).get("id") != "r":
-            pass
+        await client.join(token, s1)
         assert server.ctx.hub.websockets.connected(s1)
         # from here on the client neither reads nor answers (as if its network vanished)
         with trio.fail_after(10):
@@ -194,10 +198,7 @@ async def test_peer_that_stops_reading_is_dropped_after_the_write_timeout_and_ke
         s1, s2 = await joined(p1, token), await joined(p2, token)
         client = await RawClient.open(server)
         hello = await client.hello(p1)
-        await client.put(TextMessage(json.dumps({"type": "room", "id": "r", "room": {"roomid": token,
-                                                                                    "sessionid": s1}})))
-        while (await client.next_message()).get("id") != "r":
-            pass
+        await client.join(token, s1)
         (connection,) = [c for c in server.ctx.hub.websockets.connections if c.session.talk_session == s1]
         connection._send_raw.__self__.write_timeout = 0.5     # the default (10 s) is too long for a test
         # p1 no longer reads; p2 sends more than the socket buffers hold (each message ~50 KB)
@@ -227,10 +228,7 @@ async def test_shutdown_does_not_wait_for_a_write_blocked_on_a_peer_that_stopped
         s1, s2 = await joined(p1, token), await joined(p2, token)
         client = await RawClient.open(server)
         await client.hello(p1)
-        await client.put(TextMessage(json.dumps({"type": "room", "id": "r", "room": {"roomid": token,
-                                                                                    "sessionid": s1}})))
-        while (await client.next_message()).get("id") != "r":
-            pass
+        await client.join(token, s1)
         (connection,) = [c for c in server.ctx.hub.websockets.connections if c.session.talk_session == s1]
         socket = connection._send_raw.__self__
         box = server.ctx.hub.mailboxes._boxes[s1]

@@ -198,6 +198,22 @@ async def parked(node: Node) -> int:
     return int(await ametric(node, "parley_chat_polls_parked"))
 
 
+async def poll_woken_by(poller, token: str, cursor: int, is_parked, post, seconds: float = 30):
+    """`poller`'s long-poll after `cursor`; once `is_parked()` says it waits, `post()` runs (and
+    must wake it). Returns the poll's reply."""
+    got = {}
+
+    async def poll() -> None:
+        got["r"] = await poller.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 20,
+                                                              "lastKnownMessageId": cursor})
+    with trio.fail_after(seconds):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll)
+            await wait_for(is_parked)
+            await post()
+    return got["r"]
+
+
 async def lease_holder(redis_url: str) -> str | None:
     """The bus node id holding the housekeeping lease, read from Redis itself."""
     import coredis

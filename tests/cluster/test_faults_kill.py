@@ -15,7 +15,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from ..signaling_helpers import SignalingSocket, joined, messages, offer, pull, settings
 from .subprocess_nodes import faults_postgres, plain_cluster  # noqa: F401  (fixtures)
-from .subprocess_nodes import Cluster, Node, parked, wait_for
+from .subprocess_nodes import Cluster, Node, parked, poll_woken_by, wait_for
 
 BEFORE_KILL = 12    # messages acknowledged through A before it is killed
 AFTER_KILL = 12     # and through B afterwards, by each poster
@@ -174,17 +174,11 @@ async def test_kill_9_of_a_node_under_chat_load_loses_no_acknowledged_message(cl
     back = a.actor("participant1")
     assert token in await back.room_tokens()
     cursor = (await back.get(f"/chat/{token}", params={"limit": 1})).data[0]["id"]
-    got_back = {}
 
-    async def poll_on_a() -> None:
-        got_back["r"] = await back.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 20,
-                                                                 "lastKnownMessageId": cursor})
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(poll_on_a)
-            await wait_for(lambda: _parked_is(a, 1))
-            assert (await posters["b"].post(f"/chat/{token}", message="after the restart")).status == 201
-    assert [m["message"] for m in got_back["r"].data] == ["after the restart"]
+    async def post_on_b() -> None:
+        assert (await posters["b"].post(f"/chat/{token}", message="after the restart")).status == 201
+    reply = await poll_woken_by(back, token, cursor, lambda: _parked_is(a, 1), post_on_b)
+    assert [m["message"] for m in reply.data] == ["after the restart"]
 
 
 async def _both_parked(a: Node, b: Node) -> bool:

@@ -22,7 +22,7 @@ from ..support import ManualClock, RunningServer
 from ..tls_support import TlsFiles, make_tls_files
 from ..cluster_mode import free_port
 from .subprocess_nodes import faults_postgres, plain_cluster  # noqa: F401  (fixtures)
-from .subprocess_nodes import Cluster, Node, ametric, parked, wait_for
+from .subprocess_nodes import Cluster, Node, ametric, parked, poll_woken_by, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_CONF = ROOT / "contrib" / "nginx" / "parley-cluster.conf"
@@ -91,20 +91,14 @@ async def test_long_poll_and_websocket_through_nginx_across_nodes(cluster, edge,
         assert (await settings(p1))["server"] == f"wss://127.0.0.1:{port}"
     token = await p1.create_room(2, invite="attendees1")
     start = (await p1.get(f"/chat/{token}", params={"limit": 1})).data[0]["id"]
-    got = {}
 
-    async def poll() -> None:
-        got["r"] = await p1.get(f"/chat/{token}", params={"lookIntoFuture": 1, "timeout": 30,
-                                                         "lastKnownMessageId": start})
-    with trio.fail_after(40):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(poll)
-            await wait_for(lambda: _total_parked(cluster, 1))
-            holder = a if await parked(a) == 1 else b
-            other = b if holder is a else a
-            # Posted straight to the node that does not hold the poll: the wake-up crosses Redis.
-            assert (await other.actor("participant2").post(f"/chat/{token}", message="across")).status == 201
-    assert [m["message"] for m in got["r"].data] == ["across"]
+    async def post_on_the_other_node() -> None:
+        holder = a if await parked(a) == 1 else b
+        other = b if holder is a else a
+        # Posted straight to the node that does not hold the poll: the wake-up crosses Redis.
+        assert (await other.actor("participant2").post(f"/chat/{token}", message="across")).status == 201
+    reply = await poll_woken_by(p1, token, start, lambda: _total_parked(cluster, 1), post_on_the_other_node, 40)
+    assert [m["message"] for m in reply.data] == ["across"]
 
     async with wss(port, tls, p2, token, await joined(p2, token)):
         pass

@@ -407,10 +407,10 @@ export class Chat {
 
   // -- unread, seen, jumping -----------------------------------------------------------------
 
-  async markRead() {
-    if (this.me.actorType !== "users" || !this.newestId) return;
+  async markRead(id = this.newestId) {
+    if (this.me.actorType !== "users" || !id) return;
     try {
-      const reply = await api.post(`/chat/${this.token}/read`, { lastReadMessage: this.newestId });
+      const reply = await api.post(`/chat/${this.token}/read`, { lastReadMessage: id });
       this.commonReadFrom(reply);
     } catch (error) {
       console.warn("could not move the read marker", error);
@@ -419,13 +419,8 @@ export class Chat {
 
   // Move the read marker back to `id` (the poll's cursor): what came after it is unseen.
   async keepUnreadAfter(id) {
-    if (this.me.actorType !== "users" || !id) return;
-    try {
-      await api.post(`/chat/${this.token}/read`, { lastReadMessage: id });
-      if (!document.hidden) this.markRead();   // the tab came back meanwhile: seen after all
-    } catch (error) {
-      console.warn("could not keep messages unread", error);
-    }
+    await this.markRead(id);
+    if (!document.hidden) this.markRead();   // the tab came back meanwhile: seen after all
   }
 
   commonReadFrom(reply) {
